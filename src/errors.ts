@@ -1,0 +1,156 @@
+// Named errors. Every failure a user can meet has its own class and a message that says what to do.
+// They cross the worker boundary by name (see src/client), so keep `name` equal to the class name.
+
+export class CocaError extends Error {
+  override name = 'CocaError';
+}
+
+/** No WebGPU in this environment (old browser, disabled flag, or Node without the `webgpu` package). */
+export class WebGPUUnavailableError extends CocaError {
+  override name = 'WebGPUUnavailableError';
+}
+
+/** The GPU device was lost (driver reset, another tab took the GPU, `device.destroy()`). */
+export class DeviceLostError extends CocaError {
+  override name = 'DeviceLostError';
+}
+
+/** A GPU validation or out-of-memory error, naming the kernel that caused it. */
+export class GpuError extends CocaError {
+  override name = 'GpuError';
+}
+
+/** A tensor's shape or dtype does not fit a kernel's contract (a programming error, caught before dispatch). */
+export class ShapeError extends CocaError {
+  override name = 'ShapeError';
+}
+
+/** A network request for a model file failed or the server answered in a way we cannot use. */
+export class NetworkError extends CocaError {
+  override name = 'NetworkError';
+  constructor(
+    message: string,
+    /** The URL that was requested. */
+    readonly url: string,
+    /** The HTTP status, or 0 when no response arrived (offline, DNS, CORS). */
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What exactly is wrong with a checkpoint file; lets callers and tests tell the cases apart. */
+export type CheckpointErrorCode =
+  | 'unknown-format'
+  | 'truncated'
+  | 'header-too-large'
+  | 'bad-header'
+  | 'offset-out-of-range'
+  | 'overlap'
+  | 'size-mismatch'
+  | 'unsupported-dtype'
+  | 'bad-zip'
+  | 'compressed-entry'
+  | 'missing-storage'
+  | 'bad-pickle'
+  | 'unknown-opcode'
+  | 'not-a-state-dict'
+  | 'non-contiguous'
+  | 'big-endian';
+
+/** A checkpoint file (safetensors or PyTorch .bin) is corrupt, truncated or uses something we do not read. */
+export class CheckpointFormatError extends CocaError {
+  override name = 'CheckpointFormatError';
+  constructor(
+    readonly code: CheckpointErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The file ends before a structure it declares: usually an interrupted download. */
+export class TruncatedFileError extends CheckpointFormatError {
+  override name = 'TruncatedFileError';
+  constructor(message: string) {
+    super('truncated', message);
+  }
+}
+
+/** A tensor is stored in a dtype other than float32/float16/bfloat16. */
+export class UnsupportedDtypeError extends CheckpointFormatError {
+  override name = 'UnsupportedDtypeError';
+  constructor(
+    readonly tensor: string,
+    readonly dtype: string,
+    message: string,
+  ) {
+    super('unsupported-dtype', message);
+  }
+}
+
+/** A pickle uses an opcode or construct that a state dict never needs. */
+export class PickleError extends CheckpointFormatError {
+  override name = 'PickleError';
+  constructor(
+    code: 'bad-pickle' | 'unknown-opcode',
+    message: string,
+    /** Byte offset inside the pickle stream. */
+    readonly offset: number,
+  ) {
+    super(code, message);
+  }
+}
+
+/** A pickle names a Python global outside the allow-list (e.g. os.system): it could run code, so we refuse. */
+export class UnsafePickleError extends CocaError {
+  override name = 'UnsafePickleError';
+  constructor(
+    /** The offending global, as "module.name". */
+    readonly globalName: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A model config (open_clip_config.json) is not a CoCa config or uses a feature this runtime lacks. */
+export class ModelConfigError extends CocaError {
+  override name = 'ModelConfigError';
+}
+
+/** A checkpoint lacks a tensor the config needs, or has it with the wrong shape or dtype. */
+export class ModelFormatError extends CocaError {
+  override name = 'ModelFormatError';
+  constructor(
+    message: string,
+    /** The tensor the problem is about. */
+    readonly tensor: string,
+    /** The shape the config implies, when the problem is a shape. */
+    readonly expectedShape?: readonly number[],
+    /** The shape found in the checkpoint, when the tensor exists. */
+    readonly actualShape?: readonly number[],
+  ) {
+    super(message);
+  }
+}
+
+/** The bytes are not an image we can decode (wrong format, truncated, corrupt, or zero-sized). */
+export class ImageDecodeError extends CocaError {
+  override name = 'ImageDecodeError';
+}
+
+/** The image declares more pixels than MAX_IMAGE_PIXELS (src/image/header.ts); refused before decoding. */
+export class ImageTooLargeError extends CocaError {
+  override name = 'ImageTooLargeError';
+}
+
+/** The tokenizer's vocabulary files are missing, truncated or not the CLIP BPE vocabulary. */
+export class VocabularyError extends CocaError {
+  override name = 'VocabularyError';
+}
+
+/** A token id outside the vocabulary was given to the tokenizer (e.g. to decode). */
+export class TokenIdError extends CocaError {
+  override name = 'TokenIdError';
+}

@@ -1,0 +1,40 @@
+// out = a + b, b broadcast over a's leading dimensions (b's length must divide a's). `a` may be `out`.
+import { ShapeError } from '../errors';
+import { defineUniforms } from '../gpu/uniforms';
+import type { PipelineSpec } from '../gpu/pipelines';
+import { expectDtype, numel, type Tensor } from '../gpu/tensor';
+import { grid1d, sameRange, type KernelContext } from './common';
+
+const Params = defineUniforms({ length: 'u32', bLength: 'u32' });
+
+export function addSpec(inPlace: boolean): PipelineSpec {
+  return {
+    shader: 'add',
+    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
+    bindings: inPlace ? ['uniform', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
+  };
+}
+
+export interface AddArgs {
+  a: Tensor;
+  b: Tensor;
+  out: Tensor;
+  label: string;
+}
+
+export function add({ gpu, rec }: KernelContext, { a, b, out, label }: AddArgs): void {
+  for (const t of [a, b, out]) expectDtype(t, ['f32'], `add ${label}`);
+  const length = numel(a.shape);
+  const bLength = numel(b.shape);
+  if (numel(out.shape) !== length) throw new ShapeError(`add ${label}: out [${out.shape}] differs from a [${a.shape}]`);
+  if (bLength === 0 || length % bLength !== 0) throw new ShapeError(`add ${label}: b [${b.shape}] does not broadcast over a [${a.shape}]`);
+  const inPlace = sameRange(a, out);
+  rec.dispatch({
+    label,
+    pipeline: addSpec(inPlace),
+    uniforms: { layout: Params, values: { length, bLength } },
+    bindings: inPlace ? [b, out] : [a, b, out],
+    workgroups: grid1d(Math.ceil(length / 256), gpu.info.limits.maxComputeWorkgroupsPerDimension),
+    output: out,
+  });
+}

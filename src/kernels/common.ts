@@ -1,0 +1,26 @@
+// Helpers shared by the kernel wrappers.
+import type { Gpu } from '../gpu/gpu';
+import type { Recorder } from '../gpu/recorder';
+import type { Tensor } from '../gpu/tensor';
+
+/** Splits a 1-D grid of `count` workgroups into x×y so neither exceeds the per-dimension limit. */
+export function grid1d(count: number, maxPerDim = 65535): [number, number] {
+  if (count <= maxPerDim) return [Math.max(1, count), 1];
+  const y = Math.ceil(count / maxPerDim);
+  return [Math.ceil(count / y), y];
+}
+
+/** Anything kernels record into: a Recorder, plus the Gpu for its limits and features. */
+export interface KernelContext {
+  readonly gpu: Gpu;
+  readonly rec: Recorder;
+}
+
+export function elementsOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** True when two tensors are the same bytes (then they must be bound once, read-write). */
+export function sameRange(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
