@@ -5,6 +5,7 @@ import { nodeGpu } from '../../src/gpu/dawn-node';
 import { nodeShaders } from '../../src/gpu/shaders-node';
 import type { DType, Tensor } from '../../src/gpu/tensor';
 import type { KernelContext } from '../../src/kernels/common';
+import { f16ArrayToF32, f32ArrayToF16, packF16Pairs } from '../../src/io/fp16';
 
 let shared: Promise<Gpu> | null = null;
 
@@ -26,4 +27,34 @@ export async function run(gpu: Gpu, body: (ctx: KernelContext) => void, outputs:
   const reads = outputs.map((t) => rec.read(t));
   await rec.submit();
   return (await Promise.all(reads)).map((bytes) => new Float32Array(bytes));
+}
+
+/** fp16 weights as the runtime stores them, and the f32 values they really hold (for the reference). */
+export function asF16Weights(values: Float32Array): { packed: Uint32Array; rounded: Float32Array } {
+  const halves = f32ArrayToF16(values);
+  return { packed: packF16Pairs(halves), rounded: f16ArrayToF32(halves) };
+}
+
+/** Uploads weights as f32 or as packed fp16; returns the tensor and the values the GPU will see. */
+export function uploadWeights(gpu: Gpu, values: Float32Array, shape: readonly number[], dtype: 'f32' | 'f16x2', label = 'weight'): { tensor: Tensor; seen: Float32Array } {
+  if (dtype === 'f32') return { tensor: upload(gpu, values, shape, 'f32', label), seen: values };
+  const { packed, rounded } = asF16Weights(values);
+  return { tensor: upload(gpu, packed, shape, 'f16x2', label), seen: rounded };
+}
+
+export function maxAbs(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]!));
+  return m;
+}
+
+/** max |got − want| over all elements. */
+export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length < want.length) throw new Error(`got ${got.length} values, want ${want.length}`);
+  let m = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
 }

@@ -1,0 +1,100 @@
+// y = x · Wᵀ + b, W stored [N, K] as PyTorch's Linear does.
+// Tiled: a 16×16 workgroup computes a 64×64 block of y, each thread 4×4 outputs (rows ty + 16r,
+// columns tx + 16c, so neighbouring threads read neighbouring words of the tiles), stepping K by 32
+// through workgroup memory. Edges are guarded, so M, N, K can be anything.
+// Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
+// ACCUMULATE (y += result: the residual add, in place). Batches index workgroup z.
+{{PARAMS}}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+#if F16_WEIGHTS
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+#else
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+#endif
+#if BIAS
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#else
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#endif
+
+{{GELU_FNS}}
+
+const TILE_M = 64u;
+const TILE_N = 64u;
+const TILE_K = 32u;
+
+var<workgroup> xTile: array<f32, 2048>; // [TILE_K][TILE_M]
+var<workgroup> wTile: array<f32, 2048>; // [TILE_K][TILE_N]
+
+fn weight(i: u32) -> f32 {
+#if F16_WEIGHTS
+  return unpack2x16float(w[i >> 1u])[i & 1u];
+#else
+  return w[i];
+#endif
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
+  let tx = local.x;
+  let ty = local.y;
+  let thread = ty * 16u + tx;
+  let m0 = group.y * TILE_M;
+  let n0 = group.x * TILE_N;
+  let xBase = params.xOffset + group.z * params.xBatchStride;
+  let yBase = params.yOffset + group.z * params.yBatchStride;
+
+  var acc: array<array<f32, 4>, 4>;
+  for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
+    // Each thread loads 8 elements of each tile; consecutive threads take consecutive k.
+    for (var i = 0u; i < 8u; i++) {
+      let idx = thread + 256u * i;
+      let r = idx / TILE_K;
+      let kk = idx % TILE_K;
+      let k = k0 + kk;
+      let m = m0 + r;
+      let n = n0 + r;
+      var xv = 0.0;
+      if (m < params.M && k < params.K) { xv = x[xBase + m * params.xRowStride + k]; }
+      xTile[kk * TILE_M + r] = xv;
+      var wv = 0.0;
+      if (n < params.N && k < params.K) { wv = weight(params.wOffset + n * params.K + k); }
+      wTile[kk * TILE_N + r] = wv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var r = 0u; r < 4u; r++) { a[r] = xTile[kk * TILE_M + ty + 16u * r]; }
+      for (var c = 0u; c < 4u; c++) { b[c] = wTile[kk * TILE_N + tx + 16u * c]; }
+      for (var r = 0u; r < 4u; r++) {
+        for (var c = 0u; c < 4u; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var r = 0u; r < 4u; r++) {
+    let m = m0 + ty + 16u * r;
+    if (m >= params.M) { continue; }
+    for (var c = 0u; c < 4u; c++) {
+      let n = n0 + tx + 16u * c;
+      if (n >= params.N) { continue; }
+      var v = acc[r][c];
+#if BIAS
+      v += bias[params.biasOffset + n];
+#endif
+#if GELU
+      v = gelu_exact(v);
+#endif
+      let at = yBase + m * params.yRowStride + n;
+#if ACCUMULATE
+      y[at] = y[at] + v;
+#else
+      y[at] = v;
+#endif
+    }
+  }
+}

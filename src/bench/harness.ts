@@ -1,0 +1,43 @@
+// Timing helpers shared by the benchmarks: wall-clock time of whole submits, waited to completion.
+import type { Gpu } from '../gpu/gpu';
+import type { KernelContext } from '../kernels/common';
+
+export interface Timing {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export function summarize(samples: number[]): Timing {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
+}
+
+/**
+ * Milliseconds per repetition of `body`: each sample records `repeat` copies into one submit and
+ * waits for the GPU to finish, so recording and submission overheads are amortized.
+ */
+export async function timeKernel(gpu: Gpu, body: (ctx: KernelContext) => void, options: { warmup?: number; samples?: number; repeat?: number } = {}): Promise<Timing> {
+  const { warmup = 1, samples = 5, repeat = 1 } = options;
+  const once = async (): Promise<number> => {
+    const rec = gpu.recorder({ label: 'bench' });
+    for (let i = 0; i < repeat; i++) body({ gpu, rec });
+    const start = performance.now();
+    await rec.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - start) / repeat;
+  };
+  for (let i = 0; i < warmup; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) times.push(await once());
+  return summarize(times);
+}
+
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,42 @@
+// Exact GELU in WGSL (which has no erf), pasted into every shader that needs it through the
+// `{{GELU_FNS}}` substitution: shaders/gelu.wgsl and the matmul/gemv epilogues. One text, so the
+// elementwise kernel and the fused epilogues cannot drift apart.
+//
+// Accuracy (measured on the dense grid of test/kernels-gelu.test.ts): |erf_f32 − erf| ≤ ~1e-7 over all
+// of f32, and gelu_exact is relatively accurate everywhere, negative tails included:
+// - |z| < 1: erf's Maclaurin series through z²¹ (truncation < 1.3e-9), so erf keeps its relative
+//   accuracy near 0 instead of suffering 1 − erfc(z) cancellation.
+// - |z| ≥ 1: erfc from Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7), so
+//   1 + erf(z) = erfc(−z) for z ≤ −1 has no cancellation: gelu(x) = 0.5·x·erfc(−x/√2) there.
+// z is clamped at 10 (erfc(10) ≈ 2e-45, below f32's smallest normal) so z² can never overflow.
+export const GELU_WGSL = /* wgsl */ `
+// erfc(z) for z >= 1 (any z >= 0 works, with the Chebyshev fit's 1.2e-7 relative error).
+fn erfc_f32(z: f32) -> f32 {
+  let a = min(z, 10.0);
+  let t = 1.0 / (1.0 + 0.5 * a);
+  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+      t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return t * exp(poly - a * a);
+}
+
+// erf(z) / z for |z| < 1: 2/√π · Σ (−1)ⁿ z²ⁿ / (n!·(2n+1)), n ≤ 10.
+fn erf_series_f32(z: f32) -> f32 {
+  let s = z * z;
+  return 1.12837917 + s * (-0.376126389 + s * (0.112837917 + s * (-0.0268661706 + s * (0.00522397762 +
+      s * (-0.000854832702 + s * (0.00012055333 + s * (-1.49256504e-5 + s * (1.64621144e-6 +
+      s * (-1.63658447e-7 + s * 1.48071928e-8)))))))));
+}
+
+fn erf_f32(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 1.0) { return x * erf_series_f32(x); }
+  return sign(x) * (1.0 - erfc_f32(a));
+}
+
+// 0.5·x·(1 + erf(x/√2)), with 1 + erf(z) taken as erfc(−z) below z = −1.
+fn gelu_exact(x: f32) -> f32 {
+  let z = x * 0.707106781;
+  if (z <= -1.0) { return 0.5 * x * erfc_f32(-z); }
+  return 0.5 * x * (1.0 + erf_f32(z));
+}
+`;
