@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ImageDecodeError, ImageTooLargeError, ShapeError } from '../src/errors';
-import { decodeImageBytes } from '../src/image/decode.node.js';
+import { decodeImageBytes } from '../src/image/decode-node';
 import {
   MAX_IMAGE_PIXELS,
   OPENAI_MEAN,

@@ -1,0 +1,45 @@
+// What a checkpoint index says about one tensor, shared by the safetensors and PyTorch readers.
+
+import { CheckpointFormatError } from '../errors';
+
+/** The floating-point dtypes the runtime reads, in safetensors' spelling. */
+export type TensorDtype = 'F32' | 'F16' | 'BF16';
+
+export const DTYPE_BYTES: Readonly<Record<TensorDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Where one tensor's bytes are: a contiguous, little-endian, row-major range of the source file. */
+export interface TensorInfo {
+  name: string;
+  dtype: TensorDtype;
+  shape: number[];
+  /** Absolute offset in the source. */
+  byteOffset: number;
+  byteLength: number;
+}
+
+export interface IndexOptions {
+  /**
+   * Dtypes (safetensors spelling: I64, F64, ...) whose tensors are left out of the index instead of
+   * rejected. Empty by default: an integer tensor in a CoCa checkpoint is a surprise worth an error.
+   */
+  skipDtypes?: readonly string[];
+}
+
+/** Elements in a tensor of this shape; rejects shapes whose size is not a safe integer. */
+export function elementCount(shape: readonly number[], tensor: string): number {
+  let count = 1;
+  for (const dim of shape) {
+    if (!Number.isSafeInteger(dim) || dim < 0) {
+      throw new CheckpointFormatError('bad-header', `tensor ${tensor} has an invalid dimension ${String(dim)} in shape [${shape.join(', ')}]`);
+    }
+    count *= dim;
+    if (!Number.isSafeInteger(count)) {
+      throw new CheckpointFormatError('bad-header', `tensor ${tensor} shape [${shape.join(', ')}] is absurdly large`);
+    }
+  }
+  return count;
+}
+
+export function isTensorDtype(dtype: string): dtype is TensorDtype {
+  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
+}
