@@ -1,6 +1,5 @@
 // Image input for the model: platform-neutral preprocessing plus header checks. The decoders are
-// per platform: import './decode-node' in Node (tsx needs the .js: it takes a bare
-// '.node' for a native addon), './decode.browser' in browsers and workers.
+// per platform: import './decode-node' in Node, './decode.browser' in browsers and workers.
 
 export type { PreprocessOptions, RgbaImage } from './types';
 export {

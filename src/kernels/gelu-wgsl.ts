@@ -10,13 +10,14 @@
 //   1 + erf(z) = erfc(−z) for z ≤ −1 has no cancellation: gelu(x) = 0.5·x·erfc(−x/√2) there.
 // z is clamped at 10 (erfc(10) ≈ 2e-45, below f32's smallest normal) so z² can never overflow.
 export const GELU_WGSL = /* wgsl */ `
-// erfc(z) for z >= 1 (any z >= 0 works, with the Chebyshev fit's 1.2e-7 relative error).
-fn erfc_f32(z: f32) -> f32 {
-  let a = min(z, 10.0);
+// erfc(x), relative error < 1.2e-7 for x >= 0 (the Chebyshev fit); erfc(−a) = 2 − erfc(a).
+fn erfc_f32(x: f32) -> f32 {
+  let a = min(abs(x), 10.0);
   let t = 1.0 / (1.0 + 0.5 * a);
   let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
       t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp(poly - a * a);
+  let r = t * exp(poly - a * a);
+  return select(2.0 - r, r, x >= 0.0);
 }
 
 // erf(z) / z for |z| < 1: 2/√π · Σ (−1)ⁿ z²ⁿ / (n!·(2n+1)), n ≤ 10.
