@@ -63,6 +63,11 @@ export class Recorder {
     this.steps.push({ step: step as DispatchStep, uniformOffset, uniformSize });
   }
 
+  /** The pipelines this pass uses (a pass recorded but never submitted tells the loader what to compile). */
+  pipelineSpecs(): PipelineSpec[] {
+    return this.steps.map((r) => r.step.pipeline);
+  }
+
   /** Copies a tensor to the host after the pass; the promise resolves once the pass is submitted and done. */
   read(tensor: Tensor): Promise<ArrayBuffer> {
     return new Promise((resolve, reject) => this.reads.push({ tensor, resolve, reject }));
