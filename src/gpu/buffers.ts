@@ -3,7 +3,8 @@ import { GpuError } from '../errors';
 import type { Gpu } from './gpu';
 import { bytesFor, numel, type DType, type Tensor } from './tensor';
 
-const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+// A function, not a constant: in Node the GPUBufferUsage global exists only once Dawn is set up.
+const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 /** Weight chunks are at most this big even where the adapter allows more: smaller allocations fail less. */
 const MAX_WEIGHT_CHUNK_BYTES = 256 * 2 ** 20;
 
@@ -46,7 +47,7 @@ export class WeightStore {
   }
 
   allocate(): void {
-    this.chunks = this.chunkSizes.map((size, i) => this.gpu.createBuffer('weights', size, STORAGE_USAGE, `weights.${i}`));
+    this.chunks = this.chunkSizes.map((size, i) => this.gpu.createBuffer('weights', size, storageUsage(), `weights.${i}`));
   }
 
   has(name: string): boolean {
@@ -90,7 +91,7 @@ export class Arena {
     let buffer = this.slots.get(name);
     if (!buffer || buffer.size < byteLength) {
       if (buffer) this.gpu.destroyBuffer('activations', buffer);
-      buffer = this.gpu.createBuffer('activations', byteLength, STORAGE_USAGE, `arena.${name}`);
+      buffer = this.gpu.createBuffer('activations', byteLength, storageUsage(), `arena.${name}`);
       this.slots.set(name, buffer);
     }
     return { buffer, byteOffset: 0, byteLength, shape: [...shape], dtype, label: name };
