@@ -90,7 +90,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  // Exit only once stdout has drained: to a pipe, writes are asynchronous and exit() would cut them.
+  () => process.stdout.write('', () => process.exit(0)),
   (error: unknown) => {
     const e = error instanceof Error ? error : new Error(String(error));
     process.stderr.write(`coca: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message}\n`);
