@@ -1,0 +1,103 @@
+// The client API contract: what a page gets from createCoca(). The worker implements it behind comlink;
+// the demo, the widget and the PWA use only this.
+
+/** A model: a hub repo id ('laion/…'), a base URL ending in '/', or the files of a local folder. */
+export type ModelSource = string | URL | readonly File[];
+
+export type LoadPhase = 'download' | 'convert' | 'cache-write' | 'cache-read' | 'upload' | 'compile';
+
+export interface LoadProgress {
+  phase: LoadPhase;
+  /** Bytes done and in all for this phase (total 0 when unknown). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second over the last second or so (0 when not meaningful). */
+  rate: number;
+  /** The file or tensor being worked on, for display. */
+  detail?: string;
+}
+
+export type CaptionStrategy = 'greedy' | 'beam' | 'beam-openclip' | 'sample';
+
+export interface CaptionOptions {
+  strategy?: CaptionStrategy;
+  /** OpenCLIP defaults: 30 and 5 (lengths include the start token). */
+  maxLength?: number;
+  minLength?: number;
+  /** Beam search. 'beam-openclip': OpenCLIP's default generate() (6 beams, 3 groups, raw-logit scores). */
+  numBeams?: number;
+  numBeamGroups?: number;
+  lengthPenalty?: number;
+  /** Sampling. */
+  topK?: number;
+  topP?: number;
+  temperature?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  onToken?: (token: { id: number; text: string; index: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface CaptionResult {
+  text: string;
+  tokens: number[];
+  /** Milliseconds from the call to the last token. */
+  ms: number;
+}
+
+export interface SimilarityResult {
+  /** logit_scale · cosine, [images][texts]. */
+  logits: number[][];
+  /** softmax over texts for each image. */
+  probs: number[][];
+  /** Plain cosine similarities, [images][texts]. */
+  cosine: number[][];
+}
+
+export interface ModelInfo {
+  id: string;
+  revision: string;
+  config: unknown;
+  dtype: 'fp16' | 'fp32';
+  adapter: string;
+  limits: Record<string, number>;
+  /** GPU memory in use by this model, bytes. */
+  gpuBytes: number;
+  /** Milliseconds per load phase. */
+  loadTimings: Partial<Record<LoadPhase, number>>;
+  /** Where the weights came from on this load. */
+  fromCache: boolean;
+  /** GPU objects created so far (after the first call of each kind these stop growing). */
+  counts: { pipelines: number; buffers: number; bindGroups: number; submits: number; dispatches: number };
+}
+
+export type ImageInput = Blob | ImageBitmap | ImageData | HTMLImageElement;
+
+export interface CreateCocaOptions {
+  model: ModelSource;
+  revision?: string;
+  vocab?: string | URL | File;
+  dtype?: 'fp16' | 'fp32';
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Coca {
+  readonly info: ModelInfo;
+  encodeImage(images: ImageInput | readonly ImageInput[]): Promise<Float32Array[]>;
+  encodeText(texts: string | readonly string[]): Promise<Float32Array[]>;
+  similarity(images: ImageInput | readonly ImageInput[], texts: readonly string[]): Promise<SimilarityResult>;
+  caption(image: ImageInput, options?: CaptionOptions): Promise<CaptionResult>;
+  /** The 8-bit center crop the model sees (for a thumbnail). */
+  modelView(image: ImageInput): Promise<ImageData>;
+  dispose(): Promise<void>;
+}
+
+export interface CachedModel {
+  id: string;
+  revision: string;
+  dtype: 'fp16' | 'fp32';
+  bytes: number;
+  /** ms since epoch. */
+  storedAt: number;
+}
