@@ -8,6 +8,7 @@ import {
   cocaTextMask,
   embeddingGather,
   erf,
+  erfc,
   f16Bits,
   f16Value,
   gelu,
@@ -383,5 +384,24 @@ describe('seeded random inputs', () => {
   it('uniformInts covers exactly [lo, hi)', () => {
     const ids = uniformInts(1000, 9, 3, 8);
     expect(new Set(ids)).toEqual(new Set([3, 4, 5, 6, 7]));
+  });
+});
+
+describe('erfc', () => {
+  /** Relative: the tail values span 300 decades. CPython's math.erfc, correctly rounded or within an ulp. */
+  const ERFC_REL_TOLERANCE = 1e-14;
+  it('matches known values, deep in the upper tail too', () => {
+    const known: [number, number][] = [
+      [-3, 1.9999779095030015],
+      [-1, 1.842700792949715],
+      [0.5, 0.4795001221869535],
+      [1, 0.15729920705028513],
+      [1.5, 0.033894853524689274],
+      [3, 2.2090496998585438e-5],
+      [5, 1.5374597944280351e-12],
+      [10, 2.088487583762545e-45],
+      [26, 5.663192408856143e-296],
+    ];
+    for (const [x, value] of known) expect(Math.abs(erfc(x) / value - 1)).toBeLessThanOrEqual(ERFC_REL_TOLERANCE);
   });
 });

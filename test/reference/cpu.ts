@@ -463,3 +463,19 @@ export function f16Value(bits: number): number {
   if (exponent === 0) return sign * mantissa * 2 ** -24;
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
+
+// ---------------------------------------------------------------------------------------------
+// erfc, for the GELU tail
+
+/**
+ * erfc(x) = 1 − erf(x), keeping its relative accuracy in the upper tail where 1 − erf(x) cancels
+ * (so 0.5·x·erfc(−x/√2) is GELU with relative accuracy for very negative x, where geluScalar rounds
+ * to −0): Laplace's continued fraction, as in erf, from x = 1 on; below, 1 − erf(x) ≥ 0.157 loses nothing.
+ */
+export function erfc(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 1) return 1 - erf(x);
+  let fraction = x;
+  for (let n = 200; n >= 1; n--) fraction = x + n / 2 / fraction;
+  return (ONE_OVER_SQRT_PI * expMinusSquare(x)) / fraction;
+}

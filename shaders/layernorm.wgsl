@@ -1,0 +1,107 @@
+// LayerNorm over the last dimension D, one workgroup per row:
+//   y = (s − mean(s)) / sqrt(var(s) + eps) · γ + β,  s = x (+ r),  var biased (as PyTorch).
+// Two passes over the row (mean, then centred squares) for accuracy, each a workgroup tree reduction.
+// Row r of the call is row (b·xRows + xRowOffset + i) of x, with b = r / rows and i = r % rows, and row
+// (b·yRows + yRowOffset + i) of y: e.g. only the class-token row of every text, or all rows.
+// Defines:
+//   RESIDUAL  s = x + r, and the sum is written back into x (x bound read_write): the pre-norm block's
+//             residual add fused into the next LayerNorm. r has x's layout.
+//   IN_PLACE  y is x (bound once, read_write): each row is normalized where it is.
+//   F16_PARAMS γ and β are fp16 pairs packed in u32 words.
+{{PARAMS}}
+@group(0) @binding(0) var<uniform> params: Params;
+#if RESIDUAL
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> r: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
+@group(0) @binding(4) var<storage, read> beta: array<{{PARAM_TYPE}}>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+#else
+#if IN_PLACE
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+#endif
+@group(0) @binding(2) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
+@group(0) @binding(3) var<storage, read> beta: array<{{PARAM_TYPE}}>;
+#if !IN_PLACE
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#endif
+#endif
+
+override WG: u32 = 256u; // a power of two (the tree reduction halves it)
+
+var<workgroup> partial: array<f32, WG>;
+
+fn gamma_at(i: u32) -> f32 {
+#if F16_PARAMS
+  return unpack2x16float(gamma[i >> 1u])[i & 1u];
+#else
+  return gamma[i];
+#endif
+}
+
+fn beta_at(i: u32) -> f32 {
+#if F16_PARAMS
+  return unpack2x16float(beta[i >> 1u])[i & 1u];
+#else
+  return beta[i];
+#endif
+}
+
+// Sum of every thread's `value`; all threads get the result. Uniform control flow required.
+fn workgroup_sum(tid: u32, value: f32) -> f32 {
+  partial[tid] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier(); // partial is reused by the next reduction
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let row = wid.x + wid.y * groups.x;
+  if (row >= params.totalRows) { return; } // the whole workgroup leaves together
+  let D = params.D;
+  let b = row / params.rows;
+  let i = row % params.rows;
+  let xBase = (b * params.xRows + params.xRowOffset + i) * D;
+#if !IN_PLACE
+  let yBase = (b * params.yRows + params.yRowOffset + i) * D;
+#endif
+
+  // Pass 1: the row sum (writing x + r back first). Each thread keeps to the same columns in every
+  // pass, so it only ever reads back what it wrote itself.
+  var sum = 0.0;
+  for (var d = tid; d < D; d += WG) {
+#if RESIDUAL
+    let s = x[xBase + d] + r[xBase + d];
+    x[xBase + d] = s;
+#else
+    let s = x[xBase + d];
+#endif
+    sum += s;
+  }
+  let mean = workgroup_sum(tid, sum) / f32(D);
+
+  // Pass 2: centred squares (no E[x²] − mean² cancellation).
+  var squares = 0.0;
+  for (var d = tid; d < D; d += WG) {
+    let c = x[xBase + d] - mean;
+    squares += c * c;
+  }
+  let invStd = inverseSqrt(workgroup_sum(tid, squares) / f32(D) + params.eps);
+
+  for (var d = tid; d < D; d += WG) {
+    let v = (x[xBase + d] - mean) * invStd * gamma_at(d) + beta_at(d);
+#if IN_PLACE
+    x[xBase + d] = v;
+#else
+    y[yBase + d] = v;
+#endif
+  }
+}

@@ -1,0 +1,45 @@
+// Softmax over the last dimension (rows of any width: zero-shot probabilities, the vocabulary).
+// `x` may be `y` (in place).
+import { ShapeError } from '../errors';
+import type { PipelineSpec } from '../gpu/pipelines';
+import { expectDtype, numel, type Tensor } from '../gpu/tensor';
+import { defineUniforms } from '../gpu/uniforms';
+import { grid1d, sameRange, type KernelContext } from './common';
+
+const Params = defineUniforms({ rows: 'u32', N: 'u32' });
+
+export function softmaxSpec(inPlace: boolean): PipelineSpec {
+  return {
+    shader: 'softmax',
+    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
+    bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
+  };
+}
+
+export interface SoftmaxArgs {
+  /** [..., N] f32: every row of width N. */
+  x: Tensor;
+  /** Same element count as x; may be x. */
+  y: Tensor;
+  label: string;
+}
+
+export function softmax({ gpu, rec }: KernelContext, { x, y, label }: SoftmaxArgs): void {
+  const what = `softmax ${label}`;
+  expectDtype(x, ['f32'], what);
+  expectDtype(y, ['f32'], what);
+  const N = x.shape[x.shape.length - 1];
+  if (N === undefined || N < 1) throw new ShapeError(`${what}: x [${x.shape}] has no rows to normalize`);
+  if (numel(y.shape) !== numel(x.shape)) throw new ShapeError(`${what}: y [${y.shape}] differs from x [${x.shape}]`);
+  const rows = numel(x.shape) / N;
+  if (rows === 0) return;
+  const inPlace = sameRange(x, y);
+  rec.dispatch({
+    label,
+    pipeline: softmaxSpec(inPlace),
+    uniforms: { layout: Params, values: { rows, N } },
+    bindings: inPlace ? [y] : [x, y],
+    workgroups: grid1d(rows, gpu.info.limits.maxComputeWorkgroupsPerDimension),
+    output: y,
+  });
+}
