@@ -7,21 +7,34 @@ import type { Recorder } from '../gpu/recorder';
 import type { Tensor } from '../gpu/tensor';
 import type { Checkpoint } from '../io/checkpoint';
 import { topK } from '../kernels/topk';
+import { gatherRows, logSumExp, repetitionPenalty } from '../kernels/generation';
 import type { Ctx } from './blocks';
 import type { CocaConfig } from './config';
 import { recordCrossKV, recordDecodeStep, recordDecoder, type StepCaches } from './decoder';
 import { recordText } from './text';
 import { recordPoolerQueries, recordVision } from './vision';
 import { CocaWeights, type WeightDtype, type WeightProgress } from './weights';
+import { beamSearch, EOT, greedy, sample, SOT, type StepFn, type StepRequest, type StepResult } from './generate';
 
-export const SOT = 49406;
-export const EOT = 49407;
+export { EOT, SOT };
+
+export type CaptionStrategy = 'greedy' | 'beam' | 'beam-openclip' | 'sample';
 
 export interface CaptionOptions {
+  strategy?: CaptionStrategy;
   /** Sequence length (with the start token) below which the end token is blocked. OpenCLIP: 5. */
   minLength?: number;
-  /** The end token is forced when the sequence would reach this length. OpenCLIP: 30. */
+  /** Longest sequence, start and end tokens included. OpenCLIP: 30. */
   maxLength?: number;
+  /** 'beam': beams (default 3). 'beam-openclip': 6 beams in 3 groups by default, i.e. 2 per group. */
+  numBeams?: number;
+  numBeamGroups?: number;
+  lengthPenalty?: number;
+  topK?: number;
+  topP?: number;
+  temperature?: number;
+  repetitionPenalty?: number;
+  seed?: number;
   onToken?: (id: number, index: number) => void;
   signal?: AbortSignal;
 }
@@ -38,6 +51,11 @@ export interface LoadOptions {
   onProgress?: (p: WeightProgress) => void;
   signal?: AbortSignal;
 }
+
+/** Rows a decoding step can carry: the matrix-vector kernel's limit. */
+export const MAX_BEAMS = 8;
+/** An id outside every vocabulary: the repetition-penalty kernel skips it. */
+const NO_TOKEN = 0xffffffff;
 
 export class CocaModel {
   private readonly arena: Arena;
@@ -113,14 +131,15 @@ export class CocaModel {
     return this.arena.tensor('dec.logits', [rows, this.config.decoder.vocabSize]);
   }
 
-  private stepCaches(rows: number): StepCaches {
+  /** K/V caches for `rows` sequences. Two sets (0, 1): beam search gathers reordered rows from one into the other. */
+  private stepCaches(rows: number, set = 0): StepCaches {
     const maxLength = this.config.text.contextLength;
     const D = this.config.decoder.width;
     const imageTokens = this.config.vision.poolerQueries - 1;
     return {
       maxLength,
-      text: (i) => this.arena.tensor(`cache.text.${i}`, [rows, maxLength, 2 * this.config.text.width]),
-      decoder: (i) => this.arena.tensor(`cache.dec.${i}`, [rows, maxLength, 2 * D]),
+      text: (i) => this.arena.tensor(`cache.${set}.text.${i}`, [rows, maxLength, 2 * this.config.text.width]),
+      decoder: (i) => this.arena.tensor(`cache.${set}.dec.${i}`, [rows, maxLength, 2 * D]),
       cross: (i) => this.arena.tensor(`cache.cross.${i}`, [1, imageTokens, 2 * D]),
     };
   }
@@ -219,7 +238,7 @@ export class CocaModel {
     });
   }
 
-  /** The chosen next token per row (top-1 with the end token optionally blocked). */
+  /** The best k candidates per row (the end token optionally blocked). */
   private recordPick(ctx: Ctx, rows: number, k: number, blockId: number | null): { indices: Tensor; values: Tensor } {
     const indices = this.arena.tensor('pick.indices', [rows, k], 'u32');
     const values = this.arena.tensor('pick.values', [rows, k]);
@@ -227,41 +246,94 @@ export class CocaModel {
     return { indices, values };
   }
 
-  /** Greedy captioning exactly as OpenCLIP's generate(top_k=1): see golden/README.md. */
+  /**
+   * A caption as token ids (start and end tokens included). 'greedy' is exactly OpenCLIP's
+   * generate(top_k=1); see generate.ts for the others. Every step is one submit against the K/V caches.
+   */
   caption(image: Float32Array, options: CaptionOptions = {}): Promise<number[]> {
     return this.exclusive(async () => {
-      const minLength = options.minLength ?? 5;
-      const maxLength = Math.min(options.maxLength ?? 30, this.config.text.contextLength);
-      const caches = this.stepCaches(1);
+      const search = {
+        minLength: options.minLength ?? 5,
+        maxLength: Math.min(options.maxLength ?? 30, this.config.text.contextLength),
+        onToken: options.onToken,
+        signal: options.signal,
+      };
+      const strategy = options.strategy ?? 'greedy';
+      const rows = strategy === 'beam' ? options.numBeams ?? 3 : strategy === 'beam-openclip' ? (options.numBeams ?? 6) / (options.numBeamGroups ?? 3) : 1;
+      if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BEAMS) {
+        throw new RangeError(`beams per group must be an integer from 1 to ${MAX_BEAMS} (got ${rows})`);
+      }
       {
         const rec = this.gpu.recorder({ label: 'caption image' });
         const ctx = this.ctx(rec);
         const { pooled } = recordVision(ctx, this.config, this.uploadPixels([image]), 1, this.poolerQueries);
-        recordCrossKV(ctx, this.config, pooled, 1, caches.cross);
+        recordCrossKV(ctx, this.config, pooled, 1, this.stepCaches(rows).cross);
         await rec.submit();
       }
-      const tokens = [SOT];
-      const ids = this.arena.tensor('step.ids', [1], 'u32');
-      while (tokens[tokens.length - 1] !== EOT && tokens.length < maxLength) {
-        options.signal?.throwIfAborted();
-        let next: number;
-        if (tokens.length + 1 === maxLength) {
-          next = EOT; // forced: the sequence would reach maxLength
-        } else {
-          const rec = this.gpu.recorder({ label: 'decode step' });
-          const ctx = this.ctx(rec);
-          this.gpu.write(ids, Uint32Array.of(tokens[tokens.length - 1]!));
-          recordDecodeStep(ctx, this.config, ids, 1, tokens.length - 1, caches, this.logitsTensor(1));
-          const pick = this.recordPick(ctx, 1, 1, tokens.length < minLength ? EOT : null);
-          const read = rec.read(pick.indices);
-          await rec.submit();
-          next = new Uint32Array(await read)[0]!;
-        }
-        tokens.push(next);
-        options.onToken?.(next, tokens.length - 1);
+      const step = this.gpuStep(rows);
+      switch (strategy) {
+        case 'greedy':
+          return greedy(step, search);
+        case 'sample':
+          return sample(step, { ...search, topK: options.topK, topP: options.topP, temperature: options.temperature, repetitionPenalty: options.repetitionPenalty, seed: options.seed });
+        case 'beam':
+          return beamSearch(step, { ...search, numBeams: rows, scoring: 'logprob', lengthPenalty: options.lengthPenalty ?? 1, earlyStopping: true, forceEndAtMax: true, repetitionPenalty: options.repetitionPenalty });
+        case 'beam-openclip':
+          return beamSearch(step, { ...search, numBeams: rows, scoring: 'raw', lengthPenalty: options.lengthPenalty ?? 1, earlyStopping: false, forceEndAtMax: false, repetitionPenalty: options.repetitionPenalty });
+        default:
+          throw new RangeError(`unknown caption strategy ${String(strategy)}`);
       }
-      return tokens;
     });
+  }
+
+  /** The decoding step on the GPU: reorder caches, one position for every row, top-k (+ normaliser) read back. */
+  private gpuStep(rows: number): StepFn {
+    let set = 0;
+    return async (req: StepRequest): Promise<StepResult> => {
+      const rec = this.gpu.recorder({ label: 'decode step' });
+      const ctx = this.ctx(rec);
+      const reorder = req.parents !== null && req.parents.some((p, i) => p !== i);
+      if (reorder) {
+        const index = this.arena.tensor('step.parents', [rows], 'u32');
+        this.gpu.write(index, Uint32Array.from(req.parents!));
+        const from = this.stepCaches(rows, set);
+        const to = this.stepCaches(rows, 1 - set);
+        for (let i = 0; i < this.config.text.layers; i++) {
+          const t = from.text(i);
+          gatherRows(ctx, { src: t, dst: to.text(i), index, rows, stride: t.shape[1]! * t.shape[2]!, count: req.position * t.shape[2]!, label: `reorder text ${i}` });
+        }
+        for (let i = 0; i < this.config.decoder.layers; i++) {
+          const t = from.decoder(i);
+          gatherRows(ctx, { src: t, dst: to.decoder(i), index, rows, stride: t.shape[1]! * t.shape[2]!, count: req.position * t.shape[2]!, label: `reorder decoder ${i}` });
+        }
+        set = 1 - set;
+      }
+      const ids = this.arena.tensor('step.ids', [rows], 'u32');
+      this.gpu.write(ids, Uint32Array.from(req.ids));
+      const logits = this.logitsTensor(rows);
+      recordDecodeStep(ctx, this.config, ids, rows, req.position, this.stepCaches(rows, set), logits);
+      if (req.penalty) {
+        const width = this.config.text.contextLength;
+        const penaltyIds = this.arena.tensor('step.penalty_ids', [rows, width], 'u32');
+        const packed = new Uint32Array(rows * width).fill(NO_TOKEN); // rows with fewer ids are padded with a no-op id
+        req.penalty.ids.forEach((row, r) => packed.set(row.slice(0, width), r * width));
+        this.gpu.write(penaltyIds, packed);
+        const count = Math.min(width, Math.max(...req.penalty.ids.map((r) => r.length)));
+        repetitionPenalty(ctx, { logits, ids: penaltyIds, rows, count, idsStride: width, penalty: req.penalty.value, label: 'repetition penalty' });
+      }
+      let lse: Tensor | null = null;
+      if (req.lse !== 'none') {
+        lse = this.arena.tensor('step.lse', [rows]);
+        logSumExp(ctx, { x: logits, lse, scale: req.scale, blockId: req.lse === 'blocked' && req.blockId !== null ? req.blockId : undefined, label: 'normaliser' });
+      }
+      const pick = this.recordPick(ctx, rows, req.k, req.blockId);
+      const reads = [rec.read(pick.indices), rec.read(pick.values), ...(lse ? [rec.read(lse)] : [])];
+      await rec.submit();
+      const [indexBytes, valueBytes, lseBytes] = await Promise.all(reads);
+      const values = new Float32Array(valueBytes!);
+      if (req.scale !== 1) for (let i = 0; i < values.length; i++) values[i] = values[i]! * req.scale;
+      return { ids: new Uint32Array(indexBytes!), values, lse: lseBytes ? new Float32Array(lseBytes) : null };
+    };
   }
 
   dispose(): void {
