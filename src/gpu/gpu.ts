@@ -148,8 +148,13 @@ export class Gpu {
 
   bindGroup(layout: GPUBindGroupLayout, layoutKey: string, uniformOffset: number, uniformSize: number, ranges: readonly Tensor[]): GPUBindGroup {
     const uniforms = this.uniformBuffer;
+    // Each tensor is bound from its offset to the end of its buffer (kernels index by uniforms and check
+    // extents on the host), so views of different sizes on the same slot share one bind group: a pass with
+    // fewer rows reuses the bind groups of a pass with more.
+    const maxBinding = this.info.limits.maxStorageBufferBindingSize;
+    const bindSize = (t: Tensor): number => Math.min(t.buffer.size - t.byteOffset, Math.floor(maxBinding / 4) * 4);
     const parts = [layoutKey, uniformSize > 0 ? `${this.idOf(uniforms!)}@${uniformOffset}` : '-'];
-    for (const t of ranges) parts.push(`${this.idOf(t.buffer)}@${t.byteOffset}+${t.byteLength}`);
+    for (const t of ranges) parts.push(`${this.idOf(t.buffer)}@${t.byteOffset}`);
     const key = parts.join('|');
     let group = this.bindGroups.get(key);
     if (!group) {
@@ -158,7 +163,7 @@ export class Gpu {
       ranges.forEach((t, i) =>
         entries.push({
           binding: i + (uniformSize > 0 ? 1 : 0), // the uniform struct, when there is one, is binding 0
-          resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(t.byteLength / 4) * 4 },
+          resource: { buffer: t.buffer, offset: t.byteOffset, size: bindSize(t) },
         }),
       );
       group = this.device.createBindGroup({ layout, entries });

@@ -14,7 +14,7 @@ import { recordCrossKV, recordDecodeStep, recordDecoder, type StepCaches } from 
 import { recordText } from './text';
 import { recordPoolerQueries, recordVision } from './vision';
 import { CocaWeights, type WeightDtype, type WeightProgress } from './weights';
-import { beamSearch, EOT, greedy, sample, SOT, type StepFn, type StepRequest, type StepResult } from './generate';
+import { beamSearch, EOT, greedy, sample, SAMPLE_MAX_CANDIDATES, SOT, type StepFn, type StepRequest, type StepResult } from './generate';
 
 export { EOT, SOT };
 
@@ -54,6 +54,8 @@ export interface LoadOptions {
 
 /** Rows a decoding step can carry: the matrix-vector kernel's limit. */
 export const MAX_BEAMS = 8;
+/** Rows of decoding buffers allocated at load: OpenCLIP's beam search (2 per group) and 'beam' (3) fit. */
+const PREALLOCATED_ROWS = 3;
 /** An id outside every vocabulary: the repetition-penalty kernel skips it. */
 const NO_TOKEN = 0xffffffff;
 
@@ -72,7 +74,14 @@ export class CocaModel {
   }
 
   static async load(gpu: Gpu, checkpoint: Checkpoint, config: CocaConfig, options: LoadOptions = {}): Promise<CocaModel> {
-    const weights = await CocaWeights.load(gpu, checkpoint, config, options);
+    return CocaModel.fromWeights(gpu, config, await CocaWeights.load(gpu, checkpoint, config, options));
+  }
+
+  /**
+   * A model over weights already on the GPU (the browser runtime streams them from its cache): compiles
+   * every pipeline and computes the pooler's queries. On failure the weights are released too.
+   */
+  static async fromWeights(gpu: Gpu, config: CocaConfig, weights: CocaWeights): Promise<CocaModel> {
     const model = new CocaModel(gpu, config, weights);
     try {
       await model.compile();
@@ -98,11 +107,24 @@ export class CocaModel {
     dry((ctx) => recordPoolerQueries(ctx, this.config, this.poolerQueries));
     dry((ctx) => recordVision(ctx, this.config, pixels, 1, this.poolerQueries));
     dry((ctx) => recordText(ctx, this.config, this.tokenTensor(1, this.config.text.contextLength), 1, this.config.text.contextLength, true));
+    // Decoding scratch and both cache sets are sized for PREALLOCATED_ROWS rows now, so greedy, sampling and
+    // beam search up to that width never grow a buffer (and so never re-create bind groups).
+    const rows = PREALLOCATED_ROWS;
     dry((ctx) => {
-      const caches = this.stepCaches(1);
+      const caches = this.stepCaches(rows);
       recordCrossKV(ctx, this.config, this.arena.tensor('vis.pooled', [1, this.config.vision.poolerQueries, this.config.embedDim]), 1, caches.cross);
-      recordDecodeStep(ctx, this.config, this.arena.tensor('step.ids', [1], 'u32'), 1, 1, caches, this.logitsTensor(1));
-      this.recordPick(ctx, 1, 1, EOT);
+      for (let i = 0; i < this.config.text.layers; i++) this.stepCaches(rows, 1).text(i);
+      for (let i = 0; i < this.config.decoder.layers; i++) this.stepCaches(rows, 1).decoder(i);
+      this.arena.tensor('step.parents', [rows], 'u32');
+      this.arena.tensor('step.penalty_ids', [rows, this.config.text.contextLength], 'u32');
+      this.arena.tensor('step.lse', [rows]);
+      recordDecodeStep(ctx, this.config, this.arena.tensor('step.ids', [rows], 'u32'), rows, 1, caches, this.logitsTensor(rows));
+      this.recordPick(ctx, rows, 2 * rows, EOT);
+      this.recordPick(ctx, rows, SAMPLE_MAX_CANDIDATES, EOT);
+      logSumExp(ctx, { x: this.logitsTensor(rows), lse: this.arena.tensor('step.lse', [rows]), label: 'normaliser' });
+      repetitionPenalty(ctx, { logits: this.logitsTensor(rows), ids: this.arena.tensor('step.penalty_ids', [rows, 1], 'u32'), rows, count: 1, idsStride: 1, penalty: 1, label: 'repetition penalty' });
+      const c = this.stepCaches(rows);
+      gatherRows(ctx, { src: c.text(0), dst: this.stepCaches(rows, 1).text(0), index: this.arena.tensor('step.parents', [rows], 'u32'), rows, stride: 1, count: 1, label: 'reorder' });
     });
     await this.gpu.pipelines.prepare(specs);
   }
@@ -235,6 +257,34 @@ export class CocaModel {
       const read = rec.read(logits);
       await rec.submit();
       return splitRows(new Float32Array(await read), batch);
+    });
+  }
+
+  /**
+   * Diagnostics: the next-token logits [tokens.length × V] when the cached decoder is fed `tokens` one
+   * step at a time (teacher forcing). Captioning never reads logits back; tests compare these with
+   * decoderLogits(), which recomputes every step as OpenCLIP does.
+   */
+  cachedLogits(image: Float32Array, tokens: readonly number[]): Promise<Float32Array> {
+    return this.exclusive(async () => {
+      const caches = this.stepCaches(1);
+      const V = this.config.decoder.vocabSize;
+      const out = new Float32Array(tokens.length * V);
+      const first = this.gpu.recorder({ label: 'cached logits image' });
+      const { pooled } = recordVision(this.ctx(first), this.config, this.uploadPixels([image]), 1, this.poolerQueries);
+      recordCrossKV(this.ctx(first), this.config, pooled, 1, caches.cross);
+      await first.submit();
+      const ids = this.arena.tensor('step.ids', [1], 'u32');
+      for (const [position, id] of tokens.entries()) {
+        const rec = this.gpu.recorder({ label: 'cached logits step' });
+        this.gpu.write(ids, Uint32Array.of(id));
+        const logits = this.logitsTensor(1);
+        recordDecodeStep(this.ctx(rec), this.config, ids, 1, position, caches, logits);
+        const read = rec.read(logits);
+        await rec.submit();
+        out.set(new Float32Array(await read), position * V);
+      }
+      return out;
     });
   }
 
