@@ -4,7 +4,7 @@ import { Arena } from '../gpu/buffers';
 import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
 import type { Recorder } from '../gpu/recorder';
-import type { Tensor } from '../gpu/tensor';
+import { reshape, type Tensor } from '../gpu/tensor';
 import type { Checkpoint } from '../io/checkpoint';
 import { topK } from '../kernels/topk';
 import { gatherRows, logSumExp, repetitionPenalty } from '../kernels/generation';
@@ -241,22 +241,62 @@ export class CocaModel {
    */
   decoderLogits(images: readonly Float32Array[], tokens: readonly Int32Array[], length: number): Promise<Float32Array[]> {
     return this.exclusive(async () => {
-      const batch = images.length;
-      const rec = this.gpu.recorder({ label: 'decoder (full)' });
-      const ctx = this.ctx(rec);
-      const pixels = this.uploadPixels(images);
-      const ids = this.uploadTokens(tokens, length);
-      const { pooled } = recordVision(ctx, this.config, pixels, batch, this.poolerQueries);
-      const D = this.config.decoder.width;
-      const Q = this.config.vision.poolerQueries;
-      const kv = (i: number): Tensor => this.arena.tensor(`full.cross.${i}`, [batch, Q - 1, 2 * D]);
-      recordCrossKV(ctx, this.config, pooled, batch, kv);
-      const { x } = recordText(ctx, this.config, ids, batch, length, false);
-      const logits = this.arena.tensor('full.logits', [batch * length, this.config.decoder.vocabSize]);
-      recordDecoder(ctx, this.config, x, batch, length, kv, { offset: 0, count: length }, logits);
-      const read = rec.read(logits);
-      await rec.submit();
-      return splitRows(new Float32Array(await read), batch);
+      await this.prepareImageTokens(images);
+      return this.recomputeLogits(tokens, length);
+    });
+  }
+
+  /** Vision tower and per-layer cross-attention K/V for a batch, kept for recomputeLogits (one submit). */
+  private async prepareImageTokens(images: readonly Float32Array[]): Promise<void> {
+    const rec = this.gpu.recorder({ label: 'image tokens' });
+    const ctx = this.ctx(rec);
+    const { pooled } = recordVision(ctx, this.config, this.uploadPixels(images), images.length, this.poolerQueries);
+    recordCrossKV(ctx, this.config, pooled, images.length, (i) => this.fullCrossKV(i, images.length));
+    await rec.submit();
+  }
+
+  private fullCrossKV(layer: number, batch: number): Tensor {
+    return this.arena.tensor(`full.cross.${layer}`, [batch, this.config.vision.poolerQueries - 1, 2 * this.config.decoder.width]);
+  }
+
+  /** Text tower + decoder over whole sequences against the prepared images (one submit): OpenCLIP's per-step work. */
+  private async recomputeLogits(tokens: readonly Int32Array[], length: number, readAll = true): Promise<Float32Array[]> {
+    const batch = tokens.length;
+    const rec = this.gpu.recorder({ label: 'decoder (full)' });
+    const ctx = this.ctx(rec);
+    const ids = this.uploadTokens(tokens, length);
+    const { x } = recordText(ctx, this.config, ids, batch, length, false);
+    const logits = this.arena.tensor('full.logits', [batch * length, this.config.decoder.vocabSize]);
+    recordDecoder(ctx, this.config, x, batch, length, (i) => this.fullCrossKV(i, batch), { offset: 0, count: length }, logits);
+    let read: Promise<ArrayBuffer>;
+    if (readAll) {
+      read = rec.read(logits);
+    } else {
+      // As a generation step would: only the last position's best token comes back.
+      const indices = this.arena.tensor('full.pick', [batch, 1], 'u32');
+      const values = this.arena.tensor('full.pick_values', [batch, 1]);
+      topK(ctx, { x: reshape(logits, [batch, length, this.config.decoder.vocabSize]), k: 1, indices, values, label: 'pick' });
+      read = rec.read(indices);
+    }
+    await rec.submit();
+    return splitRows(new Float32Array(await read), batch);
+  }
+
+  /**
+   * Benchmark helper: the cost of one OpenCLIP-style decoding step at `length` tokens (the whole text
+   * tower and decoder recomputed) for an image prepared once; returns the milliseconds of each run.
+   */
+  timeRecompute(image: Float32Array, length: number, runs: number): Promise<number[]> {
+    return this.exclusive(async () => {
+      await this.prepareImageTokens([image]);
+      const tokens = [Int32Array.from({ length }, (_, i) => (i === 0 ? SOT : 320 + i))];
+      const times: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const start = performance.now();
+        await this.recomputeLogits(tokens, length, false);
+        times.push(performance.now() - start);
+      }
+      return times;
     });
   }
 

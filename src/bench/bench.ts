@@ -1,0 +1,102 @@
+// `npm run bench [-- --json] [--config coca_ViT-B-32|coca_ViT-L-14] [--runtime node|chromium] [--quick] [--dtype fp16|fp32]`
+// Full-size CoCa configs with weights generated in place, timed in Node (Dawn) and/or headless Chromium.
+import { acquireDevice } from '../gpu/device';
+import { nodeGpu } from '../gpu/dawn-node';
+import { Gpu } from '../gpu/gpu';
+import { nodeShaders } from '../gpu/shaders-node';
+import { PRESET_NAMES, type PresetName } from '../model/config';
+import type { WeightDtype } from '../model/weights';
+import { formatTable } from './harness';
+import { runModelBench, type BenchRecord } from './model-bench';
+
+interface Args {
+  json: boolean;
+  quick: boolean;
+  configs: PresetName[];
+  runtimes: ('node' | 'chromium')[];
+  dtype: WeightDtype;
+}
+
+function parse(argv: string[]): Args {
+  const value = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const config = value('--config');
+  if (config && !PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
+  const runtime = value('--runtime');
+  if (runtime && runtime !== 'node' && runtime !== 'chromium') throw new Error('--runtime must be node or chromium');
+  const dtype = value('--dtype') ?? 'fp16';
+  if (dtype !== 'fp16' && dtype !== 'fp32') throw new Error('--dtype must be fp16 or fp32');
+  return {
+    json: argv.includes('--json'),
+    quick: argv.includes('--quick'),
+    configs: config ? [config as PresetName] : [...PRESET_NAMES],
+    runtimes: runtime ? [runtime as 'node' | 'chromium'] : ['node', 'chromium'],
+    dtype,
+  };
+}
+
+async function runNode(args: Args, emit: (r: BenchRecord) => void): Promise<void> {
+  const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
+  try {
+    for (const config of args.configs) await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+  } finally {
+    gpu.destroy();
+  }
+}
+
+async function runChromium(args: Args, emit: (r: BenchRecord) => void): Promise<void> {
+  const { launchChromium, startViteServer } = await import('../../test/helpers/browser');
+  const { server, url } = await startViteServer();
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    page.on('console', (message) => {
+      const text = message.text();
+      if (text.startsWith('{"config"')) emit(JSON.parse(text) as BenchRecord);
+      else if (text.startsWith('bench-error:')) process.stderr.write(`${text}\n`);
+    });
+    page.setDefaultTimeout(0);
+    const query = new URLSearchParams({ configs: args.configs.join(','), dtype: args.dtype, quick: String(args.quick) });
+    await page.goto(`${url}/src/bench/chromium.html?${query}`);
+    await page.waitForFunction(() => (window as unknown as { benchDone?: boolean }).benchDone === true, undefined, { timeout: 0, polling: 1000 });
+    const failure = await page.evaluate(() => (window as unknown as { benchError?: string }).benchError);
+    if (failure) throw new Error(`chromium bench failed: ${failure}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+function toRow(r: BenchRecord): string[] {
+  const fmt = (v: unknown, digits = 1): string => (typeof v === 'number' ? v.toFixed(digits) : '');
+  const label = [r.metric, r.strategy, r.batch !== undefined ? `batch ${r.batch}` : ''].filter(Boolean).join(' ');
+  const extra = [r.gflops !== undefined ? `${fmt(r.gflops, 2)} GFLOP/s` : '', r.gbs !== undefined ? `${fmt(r.gbs, 2)} GB/s` : '', r.dispatches !== undefined ? `${String(r.dispatches)} dispatches` : ''].filter(Boolean).join(', ');
+  return [r.config, r.runtime, label, r.median !== undefined ? fmt(r.median, 2) : fmt(r.value, 1), r.min !== undefined ? `${fmt(r.min, 2)}–${fmt(r.max, 2)}` : '', extra];
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  const records: BenchRecord[] = [];
+  const emit = (r: BenchRecord): void => {
+    records.push(r);
+    if (args.json) console.log(JSON.stringify(r));
+    else process.stderr.write(`  ${r.runtime} ${r.config} ${r.metric}${r.strategy ? ` ${r.strategy}` : ''}${r.batch ? ` b${r.batch}` : ''}: ${(r.median ?? r.value ?? 0).toFixed(2)}\n`);
+  };
+  if (args.runtimes.includes('node')) await runNode(args, emit);
+  if (args.runtimes.includes('chromium')) await runChromium(args, emit);
+  if (!args.json) {
+    const adapters = [...new Set(records.map((r) => `${r.runtime}: ${r.adapter}`))];
+    console.log(`Adapters: ${adapters.join('; ')}. Weights: ${args.dtype}.\n`);
+    console.log(formatTable(['config', 'runtime', 'metric', 'median (ms, or value)', 'min–max', ''], records.map(toRow)));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,130 @@
+// The model benchmark, platform-neutral: runs in Node (Dawn) and in a Chromium page alike.
+// Reports medians over several runs after a warm-up, one record per metric.
+import type { Gpu } from '../gpu/gpu';
+import { presetConfig, type CocaConfig, type PresetName } from '../model/config';
+import { CocaModel } from '../model/coca';
+import type { WeightDtype } from '../model/weights';
+import { randomCheckpoint } from './random-checkpoint';
+import { summarize, type Timing } from './harness';
+
+export interface BenchRecord extends Partial<Timing> {
+  config: string;
+  runtime: 'node' | 'chromium';
+  adapter: string;
+  dtype: WeightDtype;
+  metric: string;
+  batch?: number;
+  strategy?: string;
+  value?: number;
+  unit?: string;
+  [extra: string]: unknown;
+}
+
+export interface ModelBenchOptions {
+  gpu: Gpu;
+  runtime: 'node' | 'chromium';
+  config: PresetName;
+  dtype: WeightDtype;
+  quick: boolean;
+  emit: (record: BenchRecord) => void;
+}
+
+/** Multiply-adds ×2 of one image through the vision tower and pooler (matmuls and attention). */
+export function imageFlops(c: CocaConfig): number {
+  const v = c.vision;
+  const L = (v.imageSize / v.patchSize) ** 2 + 1;
+  const W = v.width;
+  const D = c.embedDim;
+  const Q = v.poolerQueries;
+  const perLayer = 2 * L * W * (3 * W + W + 2 * v.mlpRatio * W) + 2 * 2 * L * L * W;
+  const patches = 2 * (L - 1) * 3 * v.patchSize ** 2 * W;
+  const pooler = 2 * (2 * L * W * D + Q * Q * 0 + 2 * Q * L * D + Q * D * D) + 2 * D * D;
+  return v.layers * perLayer + patches + pooler;
+}
+
+/** Weight bytes one cached decoding step reads (text tower, decoder without cross K/V, vocabulary). */
+export function stepWeightBytes(c: CocaConfig, dtype: WeightDtype): number {
+  const t = c.text;
+  const d = c.decoder;
+  const bytesPer = dtype === 'fp16' ? 2 : 4;
+  const block = (w: number, mlp: number) => 4 * w * w + 2 * mlp * w * w;
+  const params = t.layers * block(t.width, t.mlpRatio) + d.layers * (block(d.width, d.mlpRatio) + 2 * d.width * d.width + 2 * d.mlpRatio * d.width * d.width) + d.vocabSize * d.width + t.width;
+  return params * bytesPer;
+}
+
+async function timeRuns(runs: number, warmup: number, body: () => Promise<unknown>): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await body();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await body();
+    times.push(performance.now() - start);
+  }
+  return summarize(times);
+}
+
+function randomImage(c: CocaConfig, seed: number): Float32Array {
+  const n = 3 * c.vision.imageSize ** 2;
+  return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.013 + seed) * 1.5);
+}
+
+function randomTokens(c: CocaConfig, seed: number): Int32Array {
+  const t = new Int32Array(c.text.contextLength);
+  const words = 6 + (seed % 10);
+  t[0] = 49406;
+  for (let i = 1; i <= words; i++) t[i] = 300 + ((seed * 131 + i * 977) % 40000);
+  t[words + 1] = 49407;
+  return t;
+}
+
+export async function runModelBench(o: ModelBenchOptions): Promise<void> {
+  const config = presetConfig(o.config);
+  const base = { config: o.config, runtime: o.runtime, adapter: o.gpu.adapterName, dtype: o.dtype };
+  const runs = o.quick ? 3 : 5;
+  const emit = (r: Omit<BenchRecord, keyof typeof base>): void => o.emit({ ...base, ...r } as BenchRecord);
+
+  const loadStart = performance.now();
+  const model = await CocaModel.load(o.gpu, randomCheckpoint(config), config, { dtype: o.dtype });
+  emit({ metric: 'load_ms', median: performance.now() - loadStart, runs: 1, note: 'random weights generated, converted, uploaded; all pipelines compiled' });
+  try {
+    const image = randomImage(config, 1);
+    const flops = imageFlops(config);
+    for (const batch of o.quick ? [1] : [1, 8]) {
+      const images = Array.from({ length: batch }, (_, i) => randomImage(config, i + 1));
+      const t = await timeRuns(batch === 1 ? runs : Math.max(2, runs - 2), 1, () => model.encodeImages(images));
+      emit({ metric: 'image_encode_ms', batch, ...t, gflops: (flops * batch) / (t.median * 1e6) });
+    }
+    const before = { ...o.gpu.stats };
+    await model.encodeImages([image]);
+    emit({ metric: 'submits_per_image_encode', value: o.gpu.stats.submits - before.submits, dispatches: o.gpu.stats.dispatches - before.dispatches });
+
+    const tokens = randomTokens(config, 3);
+    emit({ metric: 'text_encode_ms', batch: 1, ...(await timeRuns(runs, 1, () => model.encodeTexts([tokens]))) });
+
+    // Decoding: the end token is blocked until `length`, so every run generates the same number of tokens.
+    const length = 20;
+    const steps = length - 1; // tokens generated after the start token (the last one is forced)
+    for (const strategy of ['greedy', 'beam'] as const) {
+      const options = { strategy, minLength: length, maxLength: length + 1, numBeams: 3 };
+      const t = await timeRuns(o.quick ? 2 : 3, 1, () => model.caption(image, options));
+      const perToken = (t.median - 0) / steps;
+      emit({ metric: 'decode_ms_per_token', strategy, ...scale(t, 1 / steps), tokens: steps, gbs: stepWeightBytes(config, o.dtype) / (perToken * 1e6), note: 'includes the image encode and cross-attention K/V of the caption' });
+    }
+    const recompute = summarize(await model.timeRecompute(image, length, runs));
+    emit({ metric: 'recompute_ms_per_token', tokens: length, ...recompute, note: 'OpenCLIP-style step at 20 tokens: text tower + decoder over the whole sequence' });
+
+    const images8 = Array.from({ length: 8 }, (_, i) => randomImage(config, i + 10));
+    const texts16 = Array.from({ length: 16 }, (_, i) => randomTokens(config, i + 20));
+    const sim = await timeRuns(o.quick ? 2 : 3, 1, async () => model.similarity(await model.encodeImages(images8), await model.encodeTexts(texts16)));
+    emit({ metric: 'similarity_ms', batch: 8, texts: 16, ...sim });
+
+    const bytes = o.gpu.stats.bytes;
+    emit({ metric: 'gpu_memory_mb', value: (bytes.weights + bytes.activations + bytes.uniforms + bytes.staging) / 2 ** 20, weights_mb: bytes.weights / 2 ** 20, activations_mb: bytes.activations / 2 ** 20 });
+  } finally {
+    model.dispose();
+  }
+}
+
+function scale(t: Timing, factor: number): Timing {
+  return { median: t.median * factor, min: t.min * factor, max: t.max * factor, runs: t.runs };
+}
