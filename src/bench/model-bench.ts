@@ -126,7 +126,3 @@ export async function runModelBench(o: ModelBenchOptions): Promise<void> {
     model.dispose();
   }
 }
-
-function scale(t: Timing, factor: number): Timing {
-  return { median: t.median * factor, min: t.min * factor, max: t.max * factor, runs: t.runs };
-}
