@@ -154,3 +154,35 @@ export class VocabularyError extends CocaError {
 export class TokenIdError extends CocaError {
   override name = 'TokenIdError';
 }
+
+/**
+ * A call was cancelled through its AbortSignal. Named like the DOM's AbortError, so the usual
+ * `error.name === 'AbortError'` check works on both sides of the worker boundary.
+ */
+export class AbortError extends CocaError {
+  override name = 'AbortError';
+}
+
+/** The browser refused to store more (IndexedDB quota). The model still works, uncached. */
+export class QuotaExceededError extends CocaError {
+  override name = 'QuotaExceededError';
+  constructor(
+    message: string,
+    /** Bytes the cache wanted to store. */
+    readonly needed: number,
+    /** Bytes the origin had left (quota − usage from navigator.storage.estimate()), or -1 when unknown. */
+    readonly free: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A model file changed on the server (ETag or size) while it was being read; the old bytes are discarded. */
+export class ModelChangedError extends NetworkError {
+  override name = 'ModelChangedError';
+}
+
+/** The model was disposed (or its worker ended); create a new one with createCoca(). */
+export class DisposedError extends CocaError {
+  override name = 'DisposedError';
+}

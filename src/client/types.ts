@@ -69,6 +69,20 @@ export interface ModelInfo {
   fromCache: boolean;
   /** GPU objects created so far (after the first call of each kind these stop growing). */
   counts: { pipelines: number; buffers: number; bindGroups: number; submits: number; dispatches: number };
+  /** Whether the model is now stored whole in this browser (false when caching is off or the quota ran out). */
+  cached?: boolean;
+  /** Times the GPU device was lost (and the model re-uploaded onto a new one). */
+  deviceLosses?: number;
+  /** What went wrong without failing a call (quota, a damaged cache chunk, a lost device), oldest first. */
+  warnings?: RuntimeWarning[];
+}
+
+/** A problem the runtime survived, as a named error's fields (QuotaExceededError adds needed and free). */
+export interface RuntimeWarning {
+  name: string;
+  message: string;
+  needed?: number;
+  free?: number;
 }
 
 export type ImageInput = Blob | ImageBitmap | ImageData | HTMLImageElement;
@@ -80,6 +94,12 @@ export interface CreateCocaOptions {
   dtype?: 'fp16' | 'fp32';
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Hears what went wrong without failing the load or a call: the error itself (QuotaExceededError, DeviceLostError, …). */
+  onWarning?: (error: Error) => void;
+  /** Store the weights in IndexedDB and read them from there next time (default true). */
+  cache?: boolean;
+  /** Where repo ids resolve (a hub mirror); default https://huggingface.co. */
+  hubUrl?: string;
 }
 
 export interface Coca {
@@ -91,6 +111,17 @@ export interface Coca {
   /** The 8-bit center crop the model sees (for a thumbnail). */
   modelView(image: ImageInput): Promise<ImageData>;
   dispose(): Promise<void>;
+}
+
+/** What cacheUsage() reports. */
+export interface CacheUsage {
+  /** Complete models stored. */
+  models: number;
+  /** Bytes our cache holds (complete models and interrupted downloads). */
+  bytes: number;
+  /** navigator.storage.estimate() for the whole site, where the browser has it. */
+  usage?: number;
+  quota?: number;
 }
 
 export interface CachedModel {

@@ -25,7 +25,8 @@ export async function startViteServer(): Promise<{ server: ViteDevServer; url: s
     root,
     configFile: false,
     logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1', fs: { allow: [root, fileURLToPath(new URL('../../../shared/', import.meta.url))] } },
+    // No HMR and no file watcher: other work in the same checkout must not reload a page mid-test.
+    server: { port: 0, host: '127.0.0.1', hmr: false, watch: null, fs: { allow: [root, fileURLToPath(new URL('../../../shared/', import.meta.url))] } },
     optimizeDeps: { noDiscovery: true, include: [] },
   });
   await server.listen();

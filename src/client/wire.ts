@@ -1,0 +1,134 @@
+// What crosses between the page and the model worker: the protocol (one interface, used through comlink
+// on both sides) and named errors. Comlink's own error handling keeps only name, message and stack on a
+// plain Error; ours rebuilds the class from src/errors.ts with its fields (a QuotaExceededError keeps
+// `needed` and `free`, a NetworkError its `url` and `status`), so `instanceof` works on the page.
+import { transferHandlers, type TransferHandler } from 'comlink';
+import * as errorClasses from '../errors';
+import { AbortError, CocaError } from '../errors';
+import type { CaptionOptions, CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from './types';
+
+/** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
+export type WorkerImage = Blob | ImageBitmap | ImageData;
+
+/** What the worker needs to load a model. Relative URLs are resolved on the page first. */
+export interface LoadRequest {
+  model: string | readonly File[];
+  revision?: string;
+  vocab?: string | File;
+  dtype: 'fp16' | 'fp32';
+  hubUrl?: string;
+  cache: boolean;
+  /** Testing knobs: cache chunk size and the first retry wait. */
+  chunkBytes?: number;
+  retryDelayMs?: number;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** The error's own fields (needed, free, url, status, tensor, …). */
+  fields: Record<string, unknown>;
+}
+
+export type RuntimeEvent = { type: 'progress'; progress: LoadProgress } | { type: 'warning'; error: SerializedError };
+
+export interface TokenEvent {
+  id: number;
+  text: string;
+  index: number;
+}
+
+/** Every answer carries a fresh ModelInfo, so the page's `coca.info` stays current without a round trip. */
+export interface Reply<T> {
+  value: T;
+  info: ModelInfo;
+}
+
+export type CaptionRequest = Omit<CaptionOptions, 'onToken' | 'signal'>;
+
+/**
+ * The worker's side. Calls run one at a time in the order they arrive; `callId` names a call so that
+ * `abort(callId)` (which does not queue) can cancel it.
+ */
+export interface RuntimeApi {
+  load(request: LoadRequest, events: (event: RuntimeEvent) => void, callId: number): Promise<ModelInfo>;
+  encodeImage(images: WorkerImage[], callId: number): Promise<Reply<Float32Array[]>>;
+  encodeText(texts: string[], callId: number): Promise<Reply<Float32Array[]>>;
+  similarity(images: WorkerImage[], texts: string[], callId: number): Promise<Reply<SimilarityResult>>;
+  caption(image: WorkerImage, options: CaptionRequest, onToken: ((token: TokenEvent) => void) | null, callId: number): Promise<Reply<CaptionResult>>;
+  modelView(image: WorkerImage, callId: number): Promise<Reply<ImageData>>;
+  abort(callId: number): void;
+  info(): ModelInfo | null;
+  dispose(): Promise<void>;
+  /** Destroys the GPU device as a driver reset would (tests of recovery). */
+  loseDeviceForTesting(): Promise<void>;
+}
+
+/** The error classes by name: the export names of src/errors.ts, which equal each class's `name`. */
+type ErrorClass = abstract new (...args: never[]) => Error;
+const ERRORS_BY_NAME = new Map<string, ErrorClass>();
+for (const [name, value] of Object.entries(errorClasses) as [string, unknown][]) {
+  if (typeof value === 'function' && value.prototype instanceof Error) ERRORS_BY_NAME.set(name, value as ErrorClass);
+}
+
+const STANDARD_ERRORS: Record<string, ErrorConstructor> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+
+function cloneable(value: unknown): boolean {
+  try {
+    structuredClone(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (!(error instanceof Error) && !(typeof DOMException !== 'undefined' && error instanceof DOMException)) {
+    return { name: 'Error', message: String(error), fields: {} };
+  }
+  const e = error as Error;
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(e)) {
+    if (key === 'name' || key === 'message' || key === 'stack') continue;
+    if (cloneable(value)) fields[key] = value;
+  }
+  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), fields };
+}
+
+/** The same class as on the other side (ours, or a standard one), with its fields; CocaError named as sent otherwise. */
+export function deserializeError(s: SerializedError): Error {
+  const Class = ERRORS_BY_NAME.get(s.name) ?? STANDARD_ERRORS[s.name] ?? CocaError;
+  // Reflect.construct gives a real Error with the class's prototype without calling a constructor whose
+  // parameters differ from class to class; the fields are then put back as they were.
+  const error = Reflect.construct(Error, [s.message], Class) as Error;
+  Object.defineProperty(error, 'name', { value: s.name, writable: true, enumerable: true, configurable: true });
+  Object.assign(error, s.fields);
+  if (s.stack) error.stack = s.stack;
+  return error;
+}
+
+/** DOMException AbortErrors (fetch, throwIfAborted) become our AbortError, which crosses with its name. */
+export function asAbortError(error: unknown, what: string): unknown {
+  if (error instanceof AbortError) return error;
+  if (error instanceof Error && error.name === 'AbortError') return new AbortError(`${what} was aborted`);
+  if (typeof DOMException !== 'undefined' && error instanceof DOMException && error.name === 'AbortError') return new AbortError(`${what} was aborted`);
+  return error;
+}
+
+let installed = false;
+
+/** Replaces comlink's handler for thrown values on this side (page and worker both call it). */
+export function installErrorTransfer(): void {
+  if (installed) return;
+  installed = true;
+  const original = transferHandlers.get('throw')!;
+  const handler: TransferHandler<{ value: unknown }, SerializedError> = {
+    canHandle: (value): value is { value: unknown } => original.canHandle(value),
+    serialize: ({ value }) => [serializeError(value), []],
+    deserialize: (serialized) => {
+      throw deserializeError(serialized);
+    },
+  };
+  transferHandlers.set('throw', handler as TransferHandler<unknown, unknown>);
+}

@@ -1,0 +1,14 @@
+// The page the runtime tests drive: the client API on window, for page.evaluate to call.
+import * as client from '../../src/client/index';
+
+export type ClientModule = typeof client;
+
+declare global {
+  interface Window {
+    client: ClientModule;
+    ready: boolean;
+  }
+}
+
+window.client = client;
+window.ready = true;

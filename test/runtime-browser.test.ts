@@ -1,0 +1,490 @@
+// The client API in headless Chromium (WebGPU on SwiftShader), against a local stand-in for the hub that
+// serves the tiny golden CoCa: a first load over the network and a reload from IndexedDB alone give
+// OpenCLIP's embeddings and captions; a cut download resumes; a damaged cache chunk is refetched; a full
+// disk, aborts, concurrent callers and a lost GPU device are all survived.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
+import type { ClientModule } from './browser/runtime-page';
+import type { CaptionResult, Coca, LoadProgress, ModelInfo } from '../src/client/types';
+import { launchChromium, startViteServer } from './helpers/browser';
+import { golden, goldenJson, SHARED, TINY, type GoldenJson } from './helpers/golden';
+import { maxAbs, maxAbsDiff } from './helpers/gpu';
+import { startHubServer, type HubServer } from './helpers/hub-server';
+import { weightLayout } from '../src/model/weights';
+import { tinyConfig } from './helpers/golden';
+
+// golden/README.md: fp32 features within 1e-4·max(1, max|ref|); fp16 weights: cosine ≥ 0.999 with the reference.
+const FEATURE_TOL = 1e-4;
+const FP16_MIN_COSINE = 0.999;
+/** Cache chunks of 2 MiB: the 20 MB fp32 tiny model spans ten, so resume and repair have chunks to skip. */
+const CHUNK = 2 << 20;
+const REPO = 'test/coca-tiny';
+const WEIGHTS = 'open_clip_model.safetensors';
+
+interface PageWindow {
+  client: ClientModule;
+  ready: boolean;
+  coca?: Coca & { loseDeviceForTesting(): Promise<void> };
+  log: { progress: LoadProgress[]; warnings: { name: string; message: string; needed?: number; free?: number; isQuota: boolean; isDeviceLost: boolean }[] };
+}
+
+interface GoldenRun {
+  images: number[][];
+  texts: number[][];
+  captions: CaptionResult[];
+  info: ModelInfo;
+}
+
+let server: ViteDevServer;
+let viteUrl: string;
+let hub: HubServer;
+let browser: Browser;
+let context: BrowserContext;
+let info: GoldenJson;
+let imageFeatures: Float32Array;
+let textFeatures: Float32Array;
+let weightBytes: number;
+let layoutBytes: Record<'fp16' | 'fp32', number>;
+const weightLayoutBytes = (dtype: 'fp16' | 'fp32'): number => layoutBytes[dtype];
+
+beforeAll(async () => {
+  ({ server, url: viteUrl } = await startViteServer());
+  const file = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
+  weightBytes = readFileSync(`${TINY}${WEIGHTS}`).byteLength;
+  const config = await tinyConfig();
+  layoutBytes = { fp16: weightLayout(config, 'fp16').byteLength, fp32: weightLayout(config, 'fp32').byteLength };
+  const tiny = {
+    'open_clip_config.json': file(`${TINY}open_clip_config.json`),
+    [WEIGHTS]: file(`${TINY}${WEIGHTS}`),
+    'bpe_simple_vocab_16e6.txt.gz': file(`${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`),
+  };
+  // The same model under a second name: a separate cache entry for the aborted download.
+  hub = await startHubServer({ [REPO]: tiny, 'test/coca-tiny-copy': tiny });
+  browser = await launchChromium();
+  context = await browser.newContext();
+  info = await goldenJson();
+  imageFeatures = await golden('image_features');
+  textFeatures = await golden('text_features');
+});
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await hub?.close();
+  await server?.close();
+});
+
+async function openPage(inContext: BrowserContext = context): Promise<Page> {
+  const page = await inContext.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${viteUrl}/test/browser/runtime.html`);
+  await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+  return page;
+}
+
+interface LoadArgs {
+  model: string;
+  dtype: 'fp16' | 'fp32';
+  chunkBytes: number;
+  cache?: boolean;
+  /** Abort the load when this phase first reports progress. */
+  abortOn?: string;
+}
+
+/** createCoca in the page; resolves with the info, or the error's name and message. Progress and warnings go to window.log. */
+function load(page: Page, args: LoadArgs): Promise<{ ok: true; info: ModelInfo } | { ok: false; name: string; message: string; isClass: boolean }> {
+  return page.evaluate(async (a) => {
+    const w = window as unknown as PageWindow;
+    w.log = { progress: [], warnings: [] };
+    const controller = new AbortController();
+    try {
+      w.coca = await w.client.createCoca({
+        model: a.model,
+        dtype: a.dtype,
+        ...(a.cache === false ? { cache: false } : {}),
+        signal: controller.signal,
+        testing: { chunkBytes: a.chunkBytes, retryDelayMs: 20 },
+        onProgress: (p) => {
+          w.log.progress.push(p);
+          if (p.phase === a.abortOn) controller.abort();
+        },
+        onWarning: (e) => {
+          const q = e as Error & { needed?: number; free?: number };
+          w.log.warnings.push({
+            name: e.name,
+            message: e.message,
+            needed: q.needed,
+            free: q.free,
+            isQuota: e instanceof w.client.QuotaExceededError,
+            isDeviceLost: e instanceof w.client.DeviceLostError,
+          });
+        },
+      });
+      return { ok: true as const, info: w.coca.info };
+    } catch (error) {
+      const e = error as Error;
+      const classes: Record<string, unknown> = { AbortError: w.client.AbortError, NetworkError: w.client.NetworkError };
+      const Class = classes[e.name] as (new () => Error) | undefined;
+      return { ok: false as const, name: e.name, message: e.message, isClass: Class !== undefined && e instanceof Class };
+    }
+  }, args);
+}
+
+/** Image and text features and greedy captions of the golden inputs, through the loaded model. */
+function runGolden(page: Page, captions = true): Promise<GoldenRun> {
+  const images = info.images.map((name) => `/@fs${SHARED}images/${name}`);
+  return page.evaluate(
+    async ({ images, texts, captions }) => {
+      const w = window as unknown as PageWindow;
+      const coca = w.coca!;
+      const blobs = await Promise.all(images.map(async (url) => (await fetch(url)).blob()));
+      const imageFeatures = await coca.encodeImage(blobs);
+      const textFeatures = await coca.encodeText(texts);
+      const caps: CaptionResult[] = [];
+      if (captions) for (const blob of blobs) caps.push(await coca.caption(blob, { strategy: 'greedy', maxLength: 30, minLength: 5 }));
+      return { images: imageFeatures.map((f) => [...f]), texts: textFeatures.map((f) => [...f]), captions: caps, info: coca.info };
+    },
+    { images, texts: info.texts, captions },
+  );
+}
+
+function expectClose(got: number[][], want: Float32Array, what: string): void {
+  const flat = got.flat();
+  const bound = FEATURE_TOL * Math.max(1, maxAbs(want));
+  expect(maxAbsDiff(flat, want), what).toBeLessThanOrEqual(bound);
+}
+
+function expectGoldenFp32(run: GoldenRun): void {
+  expectClose(run.images, imageFeatures, 'image_features');
+  expectClose(run.texts, textFeatures, 'text_features');
+  expect(run.captions.map((c) => c.tokens)).toEqual(info.greedy.captions.map((c) => c.tokens));
+  expect(run.captions.map((c) => c.text)).toEqual(info.greedy.captions.map((c) => c.text));
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+function expectGoldenFp16(run: GoldenRun): void {
+  const D = 48;
+  run.images.forEach((f, i) => expect(cosine(f, imageFeatures.subarray(i * D, (i + 1) * D))).toBeGreaterThanOrEqual(FP16_MIN_COSINE));
+  run.texts.forEach((f, i) => expect(cosine(f, textFeatures.subarray(i * D, (i + 1) * D))).toBeGreaterThanOrEqual(FP16_MIN_COSINE));
+}
+
+async function progressLog(page: Page): Promise<PageWindow['log']> {
+  return page.evaluate(() => (window as unknown as PageWindow).log);
+}
+
+async function dispose(page: Page): Promise<void> {
+  await page.evaluate(() => (window as unknown as PageWindow).coca?.dispose());
+  await page.close();
+}
+
+describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () => {
+  it('loads over the network, then from IndexedDB alone with the network blocked, matching OpenCLIP', async () => {
+    hub.resetLog();
+    const first = await openPage();
+    const loaded = await load(first, { model: hub.baseUrl(REPO), dtype: 'fp32', chunkBytes: CHUNK });
+    expect(loaded).toMatchObject({ ok: true, info: { fromCache: false, cached: true, dtype: 'fp32', id: hub.baseUrl(REPO) } });
+    const log = await progressLog(first);
+    const phases = new Set(log.progress.map((p) => p.phase));
+    expect([...phases].sort()).toEqual(['cache-write', 'compile', 'convert', 'download', 'upload']);
+    const download = log.progress.filter((p) => p.phase === 'download');
+    expect(download.at(-1)!.bytesDone).toBe(download.at(-1)!.bytesTotal);
+    expect(download.length).toBeGreaterThan(10);
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThanOrEqual(weightBytes + 256 * 1024);
+    const run = await runGolden(first);
+    expectGoldenFp32(run);
+    expect(run.info.adapter.toLowerCase()).toContain('swiftshader');
+    expect(run.info.gpuBytes).toBeGreaterThan(weightBytes * 0.9);
+    // A second round of the same calls creates no GPU object: pipelines, buffers and bind groups are reused.
+    const counts = run.info.counts;
+    const again = await runGolden(first, false);
+    expect(again.info.counts).toMatchObject({ pipelines: counts.pipelines, buffers: counts.buffers, bindGroups: counts.bindGroups });
+    expect(again.info.counts.submits).toBeGreaterThan(counts.submits);
+    const listed = await first.evaluate(async () => {
+      const c = (window as unknown as PageWindow).client;
+      return { models: await c.listCachedModels(), usage: await c.cacheUsage() };
+    });
+    expect(listed.models).toEqual([expect.objectContaining({ id: hub.baseUrl(REPO), revision: 'main', dtype: 'fp32' })]);
+    expect(listed.usage.bytes).toBe(listed.models[0]!.bytes);
+    await dispose(first);
+
+    // A new page in the same profile, with every request to the hub refused.
+    hub.resetLog();
+    const second = await openPage();
+    let blocked = 0;
+    await second.route(`${hub.url}/**`, (route) => {
+      blocked++;
+      return route.abort();
+    });
+    const reloaded = await load(second, { model: hub.baseUrl(REPO), dtype: 'fp32', chunkBytes: CHUNK });
+    expect(reloaded).toMatchObject({ ok: true, info: { fromCache: true } });
+    const phases2 = new Set((await progressLog(second)).progress.map((p) => p.phase));
+    expect([...phases2].sort()).toEqual(['cache-read', 'compile', 'upload']);
+    expectGoldenFp32(await runGolden(second));
+    expect(blocked).toBe(0);
+    expect(hub.requests).toEqual([]);
+    await dispose(second);
+  });
+
+  it('resumes a download cut half-way, and refetches a damaged cached chunk instead of using it (fp16)', async () => {
+    const page = await openPage();
+    const model = hub.baseUrl(REPO);
+    hub.resetLog();
+    hub.cutAfter(weightBytes / 2, { file: WEIGHTS });
+    const cut = await load(page, { model, dtype: 'fp16', chunkBytes: CHUNK / 2 });
+    expect(cut).toMatchObject({ ok: false, name: 'NetworkError', isClass: true });
+    const firstBytes = hub.bytesSent(WEIGHTS);
+    expect(firstBytes).toBeLessThanOrEqual(weightBytes / 2 + 1);
+
+    hub.clearFaults();
+    hub.resetLog();
+    const resumed = await load(page, { model, dtype: 'fp16', chunkBytes: CHUNK / 2 });
+    expect(resumed).toMatchObject({ ok: true, info: { fromCache: false, cached: true } });
+    // The second load fetched only what the stored chunks lacked.
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(weightBytes * 0.8);
+    expect(hub.requests.filter((r) => r.file === WEIGHTS).every((r) => r.range !== null)).toBe(true);
+    expectGoldenFp16(await runGolden(page, false));
+    await page.evaluate(() => (window as unknown as PageWindow).coca?.dispose());
+
+    // Flip one byte of a stored chunk, as a failing disk would.
+    await page.evaluate(async (id) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open('coca-webgpu');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const key = ['chunk', id, 'main', 'fp16', 1];
+      const store = (mode: IDBTransactionMode): IDBObjectStore => db.transaction('weights', mode).objectStore('weights');
+      const bytes = await new Promise<ArrayBuffer>((resolve) => {
+        const get = store('readonly').get(key);
+        get.onsuccess = () => resolve(get.result as ArrayBuffer);
+      });
+      const flipped = new Uint8Array(bytes.slice(0));
+      flipped[1000] ^= 0x10;
+      await new Promise((resolve) => {
+        const tx = db.transaction('weights', 'readwrite');
+        tx.objectStore('weights').put(flipped.buffer, key);
+        tx.oncomplete = resolve;
+      });
+      db.close();
+    }, model);
+    hub.resetLog();
+    const repaired = await load(page, { model, dtype: 'fp16', chunkBytes: CHUNK / 2 });
+    expect(repaired).toMatchObject({ ok: true, info: { fromCache: false, cached: true } });
+    const warnings = (await progressLog(page)).warnings;
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/chunk 1 .*checksum.*fetching it again/)]);
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(0);
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(weightBytes / 2);
+    expectGoldenFp16(await runGolden(page, false));
+    await dispose(page);
+  });
+
+  it('aborts a load and a caption promptly, queues concurrent callers in order, and recovers from a lost device', async () => {
+    const page = await openPage();
+    // A download stopped at its first progress event: AbortError, and the transfer really stops.
+    hub.resetLog();
+    const aborted = await load(page, { model: hub.baseUrl(REPO).replace(REPO, 'test/coca-tiny-copy'), dtype: 'fp32', chunkBytes: CHUNK, abortOn: 'download' });
+    expect(aborted).toMatchObject({ ok: false, name: 'AbortError', isClass: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(weightBytes / 2);
+
+    // The cached fp32 model from the first test, loaded fine afterwards.
+    const loaded = await load(page, { model: hub.baseUrl(REPO), dtype: 'fp32', chunkBytes: CHUNK });
+    expect(loaded).toMatchObject({ ok: true, info: { fromCache: true } });
+    const images = info.images.map((name) => `/@fs${SHARED}images/${name}`);
+    const result = await page.evaluate(
+      async ({ images, texts }) => {
+        const w = window as unknown as PageWindow;
+        const coca = w.coca!;
+        const blobs = await Promise.all(images.map(async (url) => (await fetch(url)).blob()));
+        // A caption aborted after its third token.
+        const controller = new AbortController();
+        const streamed: number[] = [];
+        let abortError: { name: string; isAbort: boolean } | null = null;
+        try {
+          await coca.caption(blobs[0]!, {
+            signal: controller.signal,
+            onToken: (t) => {
+              streamed.push(t.id);
+              if (streamed.length === 3) controller.abort();
+            },
+          });
+        } catch (error) {
+          abortError = { name: (error as Error).name, isAbort: error instanceof w.client.AbortError };
+        }
+        // Two callers at once, each with several calls in flight: answers come back in call order.
+        const order: string[] = [];
+        const track = <T>(name: string, p: Promise<T>): Promise<T> => p.then((v) => (order.push(name), v));
+        const tokens: number[] = [];
+        const callerA = Promise.all([
+          track('a.caption', coca.caption(blobs[1]!, { onToken: (t) => void tokens.push(t.id) })),
+          track('a.text', coca.encodeText(texts)),
+        ]);
+        const callerB = Promise.all([
+          track('b.image', coca.encodeImage(blobs)),
+          track('b.similarity', coca.similarity(blobs, texts)),
+          track('b.short', coca.caption(blobs[2]!, { strategy: 'greedy', maxLength: 8 })),
+        ]);
+        const [[caption, text], [image, similarity, short]] = await Promise.all([callerA, callerB]);
+        return {
+          abortError,
+          streamed,
+          order,
+          tokens,
+          caption,
+          text: text.map((f) => [...f]),
+          image: image.map((f) => [...f]),
+          similarity,
+          short: short.tokens,
+        };
+      },
+      { images, texts: info.texts },
+    );
+    expect(result.abortError).toEqual({ name: 'AbortError', isAbort: true });
+    expect(result.streamed.length).toBeGreaterThanOrEqual(3);
+    expect(result.streamed.length).toBeLessThan(info.greedy.captions[0]!.tokens.length - 1);
+    expect(result.order).toEqual(['a.caption', 'a.text', 'b.image', 'b.similarity', 'b.short']);
+    // Options reach the decoder: at maxLength 8 the end token is forced after seven tokens.
+    expect(result.short).toEqual([...info.greedy.captions[2]!.tokens.slice(0, 7), 49407]);
+    expect(result.caption.tokens).toEqual(info.greedy.captions[1]!.tokens);
+    expect(result.tokens).toEqual(info.greedy.captions[1]!.tokens.slice(1));
+    expectClose(result.text, textFeatures, 'text_features');
+    expectClose(result.image, imageFeatures, 'image_features');
+    const logits = await golden('similarity_logits');
+    // golden/README.md: logits within 1e-3·max(1, max|ref|).
+    expect(maxAbsDiff(result.similarity.logits.flat(), logits)).toBeLessThanOrEqual(1e-3 * Math.max(1, maxAbs(logits)));
+    expect(maxAbsDiff(result.similarity.probs.flat(), await golden('similarity_probs'))).toBeLessThanOrEqual(FEATURE_TOL);
+    const D = 48;
+    const wantCosine = Float32Array.from({ length: 12 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 4), k % 4];
+      return cosine(imageFeatures.subarray(i * D, (i + 1) * D), textFeatures.subarray(j * D, (j + 1) * D));
+    });
+    expectClose(result.similarity.cosine, wantCosine, 'cosine');
+
+    // The GPU device goes away: reported at once, replaced on the next call from the cache (no network).
+    hub.resetLog();
+    const lost = await page.evaluate(async (texts) => {
+      const w = window as unknown as PageWindow;
+      await w.coca!.loseDeviceForTesting();
+      for (let i = 0; i < 50 && !w.log.warnings.some((x) => x.isDeviceLost); i++) await new Promise((r) => setTimeout(r, 20));
+      const reported = w.log.warnings.filter((x) => x.isDeviceLost).map((x) => x.name);
+      const features = await w.coca!.encodeText(texts);
+      return { reported, features: features.map((f) => [...f]), info: w.coca!.info };
+    }, info.texts);
+    expect(lost.reported).toEqual(['DeviceLostError']);
+    expectClose(lost.features, textFeatures, 'text_features after device loss');
+    expect(lost.info).toMatchObject({ deviceLosses: 1, fromCache: true });
+    expect(hub.requests).toEqual([]);
+    await dispose(page);
+  });
+
+  it('loads from local files, and names what is wrong with a bad source', async () => {
+    const page = await openPage();
+    const urls = ['open_clip_config.json', WEIGHTS, 'bpe_simple_vocab_16e6.txt.gz'].map((f) => `${hub.baseUrl(REPO)}${f}`);
+    const result = await page.evaluate(
+      async ({ urls, texts, missing, image }) => {
+        const w = window as unknown as PageWindow;
+        const files = await Promise.all(urls.map(async (url) => new File([await (await fetch(url)).blob()], url.slice(url.lastIndexOf('/') + 1))));
+        const coca = await w.client.createCoca({ model: files, dtype: 'fp32', cache: false });
+        const features = await coca.encodeText(texts);
+        // One image in every input form the API takes.
+        const blob = await (await fetch(image)).blob();
+        const element = new Image();
+        element.src = image;
+        await element.decode();
+        const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(bitmap, 0, 0);
+        const imageData = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+        const forms = await coca.encodeImage([blob, element, bitmap, imageData]);
+        const bitmapStillUsable = bitmap.width > 0;
+        const view = await coca.modelView(blob);
+        const id = coca.info.id;
+        const fromCache = coca.info.fromCache;
+        await coca.dispose();
+        let disposedError = '';
+        await coca.encodeText(texts).catch((e: Error) => (disposedError = e.name));
+        let missingError = '';
+        await w.client.createCoca({ model: missing }).catch((e: Error) => (missingError = `${e.name}: ${e.message}`));
+        return {
+          features: features.map((f) => [...f]),
+          forms: forms.map((f) => [...f]),
+          bitmapStillUsable,
+          view: { width: view.width, height: view.height, data: [...view.data] },
+          id,
+          fromCache,
+          disposedError,
+          missingError,
+        };
+      },
+      { urls, texts: info.texts, missing: `${hub.url}/nobody/nothing/resolve/main/`, image: `/@fs${SHARED}images/${info.images[0]}` },
+    );
+    const first = imageFeatures.subarray(0, 48);
+    result.forms.forEach((f, i) => expectClose([f], first, `image_features from input form ${i}`));
+    expect(result.bitmapStillUsable).toBe(true);
+    // The model's view, normalized as the preprocessing does, is OpenCLIP's pixel_values for that image.
+    const S = 64;
+    expect([result.view.width, result.view.height]).toEqual([S, S]);
+    const pixels = (await golden('pixel_values')).subarray(0, 3 * S * S);
+    const mean = [0.48145466, 0.4578275, 0.40821073];
+    const std = [0.26862954, 0.26130258, 0.27577711];
+    const normalized = Array.from({ length: 3 * S * S }, (_, k) => {
+      const [c, i] = [Math.floor(k / (S * S)), k % (S * S)];
+      return (result.view.data[i * 4 + c]! / 255 - mean[c]!) / std[c]!;
+    });
+    // float32 rounding of (v/255 − mean)/std, values up to ~2.1.
+    expect(maxAbsDiff(normalized, pixels)).toBeLessThanOrEqual(1e-5);
+    expectClose(result.features, textFeatures, 'text_features from local files');
+    expect(result.id).toBe(`file:${WEIGHTS}`);
+    expect(result.fromCache).toBe(false);
+    expect(result.disposedError).toBe('DisposedError');
+    expect(result.missingError).toMatch(/^ModelConfigError: .*open_clip_config\.json/);
+    await page.close();
+  });
+
+  it('keeps working without caching when the storage quota is exhausted, and says how much was needed', async () => {
+    // A fresh profile whose storage is first touched after the quota is set (an IndexedDB backend already
+    // running for the origin keeps the quota it started with).
+    const fresh = await browser.newContext();
+    const cdp = await fresh.newCDPSession(await fresh.newPage());
+    // A real IndexedDB quota, far below the 20 MB model: its writes fail with the browser's QuotaExceededError.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: viteUrl, quotaSize: 4 << 20 });
+    const page = await openPage(fresh);
+    try {
+      const loaded = await load(page, { model: hub.baseUrl(REPO), dtype: 'fp32', chunkBytes: CHUNK });
+      expect(loaded).toMatchObject({ ok: true, info: { fromCache: false, cached: false } });
+      const { warnings } = await progressLog(page);
+      expect(warnings).toHaveLength(1);
+      const [quota] = warnings;
+      expect(quota).toMatchObject({ name: 'QuotaExceededError', isQuota: true, needed: weightLayoutBytes('fp32') });
+      expect(typeof quota!.free).toBe('number');
+      expect(quota!.message).toMatch(/needed.*free/);
+      const run = await runGolden(page, false);
+      expectClose(run.images, imageFeatures, 'image_features');
+      expect(run.info.warnings).toEqual([expect.objectContaining({ name: 'QuotaExceededError' })]);
+      const after = await page.evaluate(async () => {
+        const c = (window as unknown as PageWindow).client;
+        return { models: await c.listCachedModels(), usage: await c.cacheUsage() };
+      });
+      expect(after.models).toEqual([]);
+      expect(after.usage.bytes).toBe(0);
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: viteUrl });
+      await dispose(page);
+      await fresh.close();
+    }
+  });
+});

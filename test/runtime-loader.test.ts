@@ -1,0 +1,301 @@
+// The weight loader without a GPU: the tiny golden model from a local hub server into an array, through
+// the cache (in memory). The bytes that arrive must equal the checkpoint converted tensor by tensor,
+// whichever way they came: network, cache, a resumed download, a repaired chunk.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ModelChangedError, ModelFormatError, NetworkError, QuotaExceededError } from '../src/errors';
+import { WeightCache } from '../src/io/cache';
+import { MemoryStore } from '../src/io/cache-store';
+import { openCheckpoint } from '../src/io/checkpoint';
+import { fetchVocabulary, locateModel, isRepoId } from '../src/io/hub';
+import { openFileSource } from '../src/io/source-node';
+import { transpose, weightLayout, type WeightLayout } from '../src/model/weights';
+import { f32ArrayToF16, packF16Pairs } from '../src/io/fp16';
+import { loadTokenizerFromBytes, ClipTokenizer } from '../src/text/index';
+import { loadWeights, type WeightSink, type WeightSource } from '../src/worker/load-weights';
+import { ProgressMeter } from '../src/worker/progress';
+import type { LoadProgress } from '../src/client/types';
+import { SHARED, TINY, tinyConfig } from './helpers/golden';
+import { hubVocabFiles, startHubServer, type HubServer } from './helpers/hub-server';
+
+const REPO = 'test/coca-tiny';
+const WEIGHTS = 'open_clip_model.safetensors';
+/** Small chunks, so the 10 MB fp16 tiny model spans ten of them and resume/repair have something to skip. */
+const CHUNK = 1 << 20;
+/** HttpFile's first request: the header and whatever follows it. */
+const PREFETCH = 256 * 1024;
+const VOCAB_GZ = `${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`;
+
+class ArraySink implements WeightSink {
+  readonly bytes: Uint8Array;
+  destroyed = false;
+  constructor(layout: WeightLayout) {
+    this.bytes = new Uint8Array(layout.byteLength);
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    this.bytes.set(bytes, offset);
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+let hub: HubServer;
+let expected: Uint8Array;
+let layout: WeightLayout;
+
+beforeAll(async () => {
+  const file = (name: string): Uint8Array => new Uint8Array(readFileSync(`${TINY}${name}`));
+  const tiny = { 'open_clip_config.json': file('open_clip_config.json'), [WEIGHTS]: file(WEIGHTS), 'bpe_simple_vocab_16e6.txt.gz': new Uint8Array(readFileSync(VOCAB_GZ)) };
+  hub = await startHubServer({
+    [REPO]: tiny,
+    // Like laion/CoCa-ViT-B-32-laion2B-s13B-b90k: no config, so the preset is picked by name.
+    'laion/CoCa-ViT-B-32-tiny': { [WEIGHTS]: tiny[WEIGHTS] },
+    'test/no-vocab': { 'open_clip_config.json': tiny['open_clip_config.json'], 'open_clip_pytorch_model.bin': file('open_clip_pytorch_model.bin') },
+    'openai/clip-vit-base-patch32': hubVocabFiles(VOCAB_GZ),
+  });
+  layout = weightLayout(await tinyConfig(), 'fp16');
+  const source = await openFileSource(`${TINY}${WEIGHTS}`);
+  const checkpoint = await openCheckpoint(source);
+  expected = new Uint8Array(layout.byteLength);
+  for (const entry of layout.entries) {
+    // The plain definition, independent of the converter's fused paths: transpose, then round to fp16 and pack.
+    let values = await checkpoint.readF32(entry.source);
+    const t = entry.transform;
+    if (t.kind === 'transpose') values = transpose(values, t.rows, t.cols);
+    if (t.kind === 'slice') values = values.slice(t.start, t.end);
+    const stored = entry.dtype === 'f16x2' ? packF16Pairs(f32ArrayToF16(values)) : values;
+    expected.set(new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength), entry.byteOffset);
+  }
+  await source.close?.();
+});
+
+afterAll(async () => {
+  await hub?.close();
+});
+
+beforeEach(() => {
+  hub.clearFaults();
+  hub.resetLog();
+});
+
+interface Run {
+  sink: ArraySink;
+  fromCache: boolean;
+  cached: boolean;
+  warnings: Error[];
+  events: LoadProgress[];
+}
+
+async function load(cache: WeightCache | null, source: Partial<WeightSource> = {}, fetchFn?: typeof fetch, retries?: number): Promise<Run> {
+  const warnings: Error[] = [];
+  const events: LoadProgress[] = [];
+  const result = await loadWeights({
+    source: { model: hub.baseUrl(REPO), dtype: 'fp16', chunkBytes: CHUNK, ...source },
+    cache,
+    progress: new ProgressMeter((p) => events.push(p)),
+    createSink: (l) => new ArraySink(l),
+    warn: (e) => warnings.push(e),
+    fetch: fetchFn,
+    http: { retries, retryDelayMs: 10 },
+  });
+  return { sink: result.sink, fromCache: result.fromCache, cached: result.cached, warnings, events };
+}
+
+function expectWeights(run: Run): void {
+  // Byte-for-byte: the stream is a pure function of the checkpoint.
+  expect(run.sink.bytes.byteLength).toBe(expected.byteLength);
+  expect(Buffer.compare(run.sink.bytes, expected)).toBe(0);
+}
+
+const noNetwork: typeof fetch = async (input) => {
+  throw new TypeError(`network blocked in this test: ${String(input)}`);
+};
+
+const weightBytes = (): number => readFileSync(`${TINY}${WEIGHTS}`).byteLength;
+
+describe('hub locations', () => {
+  it('tells repo ids from URLs and builds hub URLs', () => {
+    expect(isRepoId('laion/CoCa-ViT-B-32-laion2B-s13B-b90k')).toBe(true);
+    expect(isRepoId('https://example.com/m/')).toBe(false);
+    expect(isRepoId('/models/coca/')).toBe(false);
+    const loc = locateModel('laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k', { revision: 'v1.0' });
+    expect(loc).toMatchObject({
+      kind: 'url',
+      id: 'laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k',
+      revision: 'v1.0',
+      baseUrl: 'https://huggingface.co/laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k/resolve/v1.0/',
+    });
+    expect(locateModel('http://127.0.0.1:1/a/b')).toMatchObject({ kind: 'url', baseUrl: 'http://127.0.0.1:1/a/b/' });
+  });
+});
+
+describe('weight loader (memory cache, local hub)', () => {
+  it('downloads once, then loads from the cache alone, byte-identical', async () => {
+    const cache = new WeightCache(new MemoryStore(), async () => null);
+    const first = await load(cache);
+    expectWeights(first);
+    expect(first.fromCache).toBe(false);
+    expect(first.cached).toBe(true);
+    // The checkpoint's bytes once, plus at most the prefetched header: no tensor is read twice.
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThanOrEqual(weightBytes() + PREFETCH);
+    const download = first.events.filter((e) => e.phase === 'download');
+    // A smooth bar: no jump bigger than a few percent, and it ends exactly full.
+    const steps = download.map((e, i) => e.bytesDone - (i === 0 ? 0 : download[i - 1]!.bytesDone));
+    expect(Math.max(...steps)).toBeLessThan(0.05 * download.at(-1)!.bytesTotal);
+    expect(download.at(-1)!.bytesDone).toBe(download.at(-1)!.bytesTotal);
+    expect(download.every((e, i) => i === 0 || e.bytesDone >= download[i - 1]!.bytesDone)).toBe(true);
+
+    const second = await load(cache, {}, noNetwork);
+    expectWeights(second);
+    expect(second.fromCache).toBe(true);
+    expect(second.events.some((e) => e.phase === 'cache-read' && e.bytesDone === layout.byteLength)).toBe(true);
+  });
+
+  it('retries failed requests and resumes a cut response from where it stopped', async () => {
+    hub.failNext(2, { file: WEIGHTS, fromOffset: 1 << 20 });
+    hub.cutNext(1, { file: WEIGHTS, afterBytes: 100_000, fromOffset: 1 << 20, minLength: 200_000 });
+    const run = await load(null);
+    expectWeights(run);
+    const failed = hub.requests.filter((r) => r.status === 500);
+    expect(failed).toHaveLength(2);
+    // The request after the cut starts exactly where the cut one stopped.
+    const cutAt = hub.requests.findIndex((r) => r.bytesSent === 100_000 && r.range && r.range[1] - r.range[0] + 1 > 100_000);
+    expect(cutAt).toBeGreaterThan(-1);
+    const cut = hub.requests[cutAt]!;
+    expect(hub.requests[cutAt + 1]!.range).toEqual([cut.range![0] + 100_000, cut.range![1]]);
+  });
+
+  it('resumes an interrupted download from the stored chunks, and discards them when the file changed', async () => {
+    const cache = new WeightCache(new MemoryStore(), async () => null);
+    // The connection keeps dropping past the middle of the file: retries run out and the load fails.
+    hub.cutNext(100, { file: WEIGHTS, afterBytes: 0, fromOffset: weightBytes() / 2 });
+    await expect(load(cache, {}, undefined, 1)).rejects.toBeInstanceOf(NetworkError);
+    const firstBytes = hub.bytesSent(WEIGHTS);
+    const partial = await cache.partial({ id: hub.baseUrl(REPO), revision: 'main', dtype: 'fp16' }, 1);
+    const stored = partial!.chunks.filter((c) => c).length;
+    expect(stored).toBeGreaterThan(0);
+    expect(stored).toBeLessThan(partial!.chunks.length);
+
+    hub.clearFaults();
+    hub.resetLog();
+    const resumed = await load(cache);
+    expectWeights(resumed);
+    // Only what was missing came over the network the second time.
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(weightBytes() - stored * CHUNK * 0.5);
+    expect(firstBytes + hub.bytesSent(WEIGHTS)).toBeGreaterThan(0);
+
+    // A new upload of the file (new ETag) is not mixed with chunks of the old one.
+    const cache2 = new WeightCache(new MemoryStore(), async () => null);
+    hub.cutNext(100, { file: WEIGHTS, afterBytes: 0, fromOffset: weightBytes() / 2 });
+    await expect(load(cache2, {}, undefined, 1)).rejects.toBeInstanceOf(NetworkError);
+    hub.clearFaults();
+    hub.changeEtag(REPO, WEIGHTS);
+    hub.resetLog();
+    const fresh = await load(cache2);
+    expectWeights(fresh);
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(weightBytes() * 0.9);
+  });
+
+  it('detects a corrupted or truncated cached chunk and fetches it again instead of using it', async () => {
+    const store = new MemoryStore();
+    const cache = new WeightCache(store, async () => null);
+    await load(cache);
+    const chunkKey = (i: number): string => JSON.stringify(['chunk', hub.baseUrl(REPO), 'main', 'fp16', i]);
+    // Two chunks made of plain (untransposed) tensors: repairing one reads only its share of the checkpoint.
+    const plain = Array.from({ length: Math.ceil(layout.byteLength / CHUNK) }, (_, i) => i).filter((i) =>
+      layout.entries.every((e) => e.transform.kind === 'copy' || e.byteOffset + e.byteLength <= i * CHUNK || e.byteOffset >= (i + 1) * CHUNK),
+    );
+    const [a, b] = [plain[1]!, plain[plain.length - 1]!];
+    const flipped = new Uint8Array((store.data.get(chunkKey(a))!.value as ArrayBuffer).slice(0));
+    flipped[12345] ^= 0x40;
+    store.data.get(chunkKey(a))!.value = flipped.buffer;
+    store.data.get(chunkKey(b))!.value = (store.data.get(chunkKey(b))!.value as ArrayBuffer).slice(0, 1000);
+    hub.resetLog();
+    const run = await load(cache);
+    expectWeights(run);
+    expect(run.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(new RegExp(`chunk ${a} .* checksum`)),
+      expect.stringMatching(new RegExp(`chunk ${b} .* truncated`)),
+    ]);
+    // fp32 in the checkpoint, fp16 in the chunk: two chunks cost about four chunks' worth of download.
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(0);
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(PREFETCH + 4 * CHUNK + 64 * 1024);
+    // Repaired in place: the next load is network-free again.
+    const again = await load(cache, {}, noNetwork);
+    expectWeights(again);
+    expect(again.warnings).toEqual([]);
+  });
+
+  it('a cached model whose upstream file changed is reloaded whole when a chunk needs repair', async () => {
+    const store = new MemoryStore();
+    const cache = new WeightCache(store, async () => null);
+    await load(cache);
+    store.data.get(JSON.stringify(['chunk', hub.baseUrl(REPO), 'main', 'fp16', 2]))!.value = new ArrayBuffer(8);
+    hub.changeEtag(REPO, WEIGHTS);
+    hub.resetLog();
+    const run = await load(cache);
+    expectWeights(run);
+    expect(run.warnings.some((w) => w instanceof ModelChangedError)).toBe(true);
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(weightBytes() * 0.9);
+  });
+
+  it('keeps working without caching when the quota is exhausted, and reports needed and free bytes', async () => {
+    const store = new MemoryStore();
+    store.quotaBytes = 3 * CHUNK;
+    const cache = new WeightCache(store, async () => ({ usage: 3 * CHUNK, quota: 3 * CHUNK }));
+    const run = await load(cache);
+    expectWeights(run);
+    expect(run.cached).toBe(false);
+    const quota = run.warnings.find((w) => w instanceof QuotaExceededError) as QuotaExceededError;
+    expect(quota.needed).toBe(layout.byteLength);
+    expect(quota.free).toBe(0);
+    expect(quota.message).toMatch(/needed/);
+    // What had been written is removed again: no half model lingers.
+    expect([...store.data.keys()].filter((k) => k.includes('"chunk"'))).toEqual([]);
+    expect(await cache.list()).toEqual([]);
+  });
+
+  it('picks the preset named by a repo without a config, and falls back to the hub vocabulary', async () => {
+    await expect(load(null, { model: 'laion/CoCa-ViT-B-32-tiny', hubUrl: hub.url })).rejects.toThrow(
+      expect.objectContaining({ name: 'ModelFormatError', message: expect.stringContaining('coca_ViT-B-32') }) as Error,
+    );
+    expect(hub.requests.map((r) => `${r.status} ${r.file}`)).toContain('404 open_clip_config.json');
+
+    // A repo with the .bin checkpoint only and no vocabulary: openai/clip-vit-base-patch32's vocab.json + merges.txt.
+    const run = await load(null, { model: 'test/no-vocab', hubUrl: hub.url });
+    expectWeights(run);
+    const location = locateModel('test/no-vocab', { hubUrl: hub.url });
+    const files = await fetchVocabulary(location, undefined);
+    expect(files.kind).toBe('vocab-merges');
+    const fromHub = files.kind === 'vocab-merges' ? ClipTokenizer.fromVocabMerges(new TextDecoder().decode(files.vocab), new TextDecoder().decode(files.merges)) : null;
+    const reference = await loadTokenizerFromBytes(new Uint8Array(readFileSync(VOCAB_GZ)));
+    const text = 'An astronaut riding a horse, in 1969!';
+    expect(fromHub!.encodeWithSpecials(text)).toEqual(reference.encodeWithSpecials(text));
+    expect(fromHub!.decode(reference.encodeWithSpecials(text))).toBe(reference.decode(reference.encodeWithSpecials(text)));
+  });
+
+  it('lists and deletes cached models', async () => {
+    const cache = new WeightCache(new MemoryStore(), async () => ({ usage: 1, quota: 2 }));
+    await load(cache);
+    await load(cache, { dtype: 'fp32' });
+    const list = await cache.list();
+    expect(list.map((m) => [m.id, m.revision, m.dtype])).toEqual([
+      [hub.baseUrl(REPO), 'main', 'fp16'],
+      [hub.baseUrl(REPO), 'main', 'fp32'],
+    ]);
+    const fp32Bytes = weightLayout(await tinyConfig(), 'fp32').byteLength;
+    const vocabBytes = readFileSync(VOCAB_GZ).byteLength;
+    expect(list.map((m) => m.bytes)).toEqual([layout.byteLength + vocabBytes, fp32Bytes + vocabBytes]);
+    expect(await cache.usage()).toEqual({ models: 2, bytes: layout.byteLength + fp32Bytes + 2 * vocabBytes, usage: 1, quota: 2 });
+    expect(await cache.deleteModel(hub.baseUrl(REPO), { dtype: 'fp32' })).toBe(1);
+    expect((await cache.list()).map((m) => m.dtype)).toEqual(['fp16']);
+    expect(await cache.deleteModel(hub.baseUrl(REPO))).toBe(1);
+    expect(await cache.list()).toEqual([]);
+    expect((await cache.usage()).bytes).toBe(0);
+  });
+
+  it('refuses a checkpoint that does not fit the config, by tensor name', async () => {
+    await expect(load(null, { model: 'laion/CoCa-ViT-B-32-tiny', hubUrl: hub.url })).rejects.toBeInstanceOf(ModelFormatError);
+  });
+});
