@@ -1,9 +1,12 @@
-// y = x · Wᵀ + b, W stored [N, K] as PyTorch's Linear does.
+// y = x · Wᵀ + b, W stored [N, K] as PyTorch's Linear does. The kernel for GPUs (CPU adapters use
+// matmul_cpu.wgsl).
 // Tiled: a 16×16 workgroup computes a 64×64 block of y, each thread 4×4 outputs (rows ty + 16r,
 // columns tx + 16c, so neighbouring threads read neighbouring words of the tiles), stepping K by 32
 // through workgroup memory. Edges are guarded, so M, N, K can be anything.
+// SMALL_TILES: 32×32 blocks, 2×2 outputs a thread, for products too small to give a big GPU enough
+// 64×64 blocks (ViT-B/32's 50 rows make 12–48 of them, for 132 SMs on an H100/H200).
 // Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
-// ACCUMULATE (y += result: the residual add, in place). Batches index workgroup z.
+// ACCUMULATE (y += result: the residual add, in place), SMALL_TILES. Batches index workgroup z.
 {{PARAMS}}
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -21,12 +24,20 @@
 
 {{GELU_FNS}}
 
+#if SMALL_TILES
+const TILE_M = 32u;
+const TILE_N = 32u;
+const PER_THREAD = 2u; // outputs a thread computes along each of M and N
+#else
 const TILE_M = 64u;
 const TILE_N = 64u;
+const PER_THREAD = 4u;
+#endif
 const TILE_K = 32u;
+const LOADS = TILE_M * TILE_K / 256u; // tile elements each of the 256 threads loads, per tile
 
-var<workgroup> xTile: array<f32, 2048>; // [TILE_K][TILE_M]
-var<workgroup> wTile: array<f32, 2048>; // [TILE_K][TILE_N]
+var<workgroup> xTile: array<f32, TILE_K * TILE_M>; // [TILE_K][TILE_M]
+var<workgroup> wTile: array<f32, TILE_K * TILE_N>; // [TILE_K][TILE_N]
 
 fn weight(i: u32) -> f32 {
 #if F16_WEIGHTS
@@ -46,10 +57,10 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
   let xBase = params.xOffset + group.z * params.xBatchStride;
   let yBase = params.yOffset + group.z * params.yBatchStride;
 
-  var acc: array<array<f32, 4>, 4>;
+  var acc: array<array<f32, PER_THREAD>, PER_THREAD>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
-    // Each thread loads 8 elements of each tile; consecutive threads take consecutive k.
-    for (var i = 0u; i < 8u; i++) {
+    // Each thread loads LOADS elements of each tile; consecutive threads take consecutive k.
+    for (var i = 0u; i < LOADS; i++) {
       let idx = thread + 256u * i;
       let r = idx / TILE_K;
       let kk = idx % TILE_K;
@@ -65,21 +76,21 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
-      for (var r = 0u; r < 4u; r++) { a[r] = xTile[kk * TILE_M + ty + 16u * r]; }
-      for (var c = 0u; c < 4u; c++) { b[c] = wTile[kk * TILE_N + tx + 16u * c]; }
-      for (var r = 0u; r < 4u; r++) {
-        for (var c = 0u; c < 4u; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
+      var a: array<f32, PER_THREAD>;
+      var b: array<f32, PER_THREAD>;
+      for (var r = 0u; r < PER_THREAD; r++) { a[r] = xTile[kk * TILE_M + ty + 16u * r]; }
+      for (var c = 0u; c < PER_THREAD; c++) { b[c] = wTile[kk * TILE_N + tx + 16u * c]; }
+      for (var r = 0u; r < PER_THREAD; r++) {
+        for (var c = 0u; c < PER_THREAD; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
       }
     }
     workgroupBarrier();
   }
 
-  for (var r = 0u; r < 4u; r++) {
+  for (var r = 0u; r < PER_THREAD; r++) {
     let m = m0 + ty + 16u * r;
     if (m >= params.M) { continue; }
-    for (var c = 0u; c < 4u; c++) {
+    for (var c = 0u; c < PER_THREAD; c++) {
       let n = n0 + tx + 16u * c;
       if (n >= params.N) { continue; }
       var v = acc[r][c];

@@ -1,12 +1,13 @@
-// `npm run bench:kernels [-- --json] [--quick]`: time per kernel and shape, with GFLOP/s or GB/s,
-// on the adapter it names. Inputs are random; outputs are not checked here (the tests do that).
+// `npm run bench:kernels [-- --json] [--quick] [--matmul-kernel=gpu|cpu|cpu-subgroups]`: time per kernel
+// and shape, with GFLOP/s or GB/s, on the adapter it names. Inputs are random; outputs are not checked
+// here (the tests do that). matmul rows name the kernel family that ran (see src/kernels/matmul.ts).
 import { acquireDevice } from '../gpu/device';
 import { nodeGpu } from '../gpu/dawn-node';
 import { Gpu } from '../gpu/gpu';
 import { nodeShaders } from '../gpu/shaders-node';
 import { bytesFor, type DType, type Tensor } from '../gpu/tensor';
 import type { KernelContext } from '../kernels/common';
-import { matmul } from '../kernels/matmul';
+import { defaultMatmulKernel, matmul, type MatmulKernel } from '../kernels/matmul';
 import { formatTable, timeKernel, type Timing } from './harness';
 
 interface BenchCase {
@@ -30,6 +31,9 @@ function filled(gpu: Gpu, shape: number[], dtype: DType, label: string): Tensor 
   return t;
 }
 
+/** `--matmul-kernel=…` forces a matmul kernel family, e.g. the tiled one on a CPU adapter for comparison. */
+const forcedMatmulKernel = process.argv.find((a) => a.startsWith('--matmul-kernel='))?.split('=')[1] as MatmulKernel | undefined;
+
 function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', note: string, epilogue: { gelu?: boolean } = {}): BenchCase {
   const weightBytes = bytesFor(dtype, N * K);
   return {
@@ -43,7 +47,9 @@ function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', not
       const w = filled(gpu, [N, K], dtype, 'w');
       const b = filled(gpu, [N], 'f32', 'b');
       const y = gpu.createTensor([M, N], 'f32', 'y');
-      return (ctx) => matmul(ctx, { x, w, bias: b, y, label: 'bench', ...epilogue });
+      const kernel = forcedMatmulKernel ?? defaultMatmulKernel(gpu);
+      this.kernel = `matmul (${kernel})`;
+      return (ctx) => matmul(ctx, { x, w, bias: b, y, label: 'bench', kernel, ...epilogue });
     },
   };
 }

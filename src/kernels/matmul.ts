@@ -1,12 +1,19 @@
 // y = x·Wᵀ + b (W stored [N, K], PyTorch Linear layout), with optional exact-GELU and residual-add epilogues.
-// M ≤ GEMV_MAX_ROWS goes to the matrix-vector kernel, which reads each weight once for all rows.
+// Two kernel families, chosen by the adapter (or forced with `kernel`):
+// - 'gpu': the workgroup-memory tiled kernel, and for M ≤ GEMV_MAX_ROWS the matrix-vector kernel, which
+//   reads each weight once for all rows. They take any shape.
+// - 'cpu' / 'cpu-subgroups': matmul_cpu.wgsl, register-blocked with no workgroup memory, for adapters
+//   that run shaders on the CPU (llvmpipe, SwiftShader), where it is 5–15× faster. It needs vec4-aligned
+//   shapes (K, offsets and strides multiples of 4); other shapes fall back to the 'gpu' kernels.
 import { ShapeError } from '../errors';
+import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import type { KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import { gemv, GEMV_MAX_ROWS } from './gemv';
+import { cpuKernelFits, hasEightLaneSubgroups, isCpuAdapter, matmulCpu } from './matmul-cpu';
 
 const Params = defineUniforms({
   M: 'u32',
@@ -22,14 +29,33 @@ const Params = defineUniforms({
   yBatchStride: 'u32',
 });
 
-const TILE_M = 64;
-const TILE_N = 64;
+/** The tiled kernel's block of y: 64×64, or 32×32 (SMALL_TILES) when 64×64 blocks would be too few. */
+const TILE = 64;
+const SMALL_TILE = 32;
+/**
+ * Fewer 64×64 blocks than this leave a big GPU (132 SMs on an H100/H200) mostly idle, so such products
+ * take 32×32 blocks: ViT-B/32's M=50 layers ran up to 2× faster on an H200 that way. Batched images
+ * (M=400) keep 64×64 blocks, which reuse each loaded element twice as often.
+ */
+const MIN_LARGE_TILE_BLOCKS = 128;
 
 export interface MatmulEpilogue {
   /** Exact GELU applied to x·Wᵀ + b. */
   gelu?: boolean;
   /** y += result instead of y = result: the residual add of a pre-norm block, in place. */
   accumulate?: boolean;
+}
+
+/**
+ * 'gpu': tiled + matrix-vector kernels; 'cpu': matmul_cpu.wgsl; 'cpu-subgroups': the same with rows of x
+ * shared by subgroup broadcasts (needs the 'subgroups' feature with 8-lane subgroups).
+ */
+export type MatmulKernel = 'gpu' | 'cpu' | 'cpu-subgroups';
+
+/** The family matmul() uses on this device when not told: CPU adapters get matmul_cpu.wgsl. */
+export function defaultMatmulKernel(gpu: Gpu): MatmulKernel {
+  if (!isCpuAdapter(gpu.info)) return 'gpu';
+  return hasEightLaneSubgroups(gpu) ? 'cpu-subgroups' : 'cpu';
 }
 
 export interface MatmulArgs extends MatmulEpilogue {
@@ -53,13 +79,16 @@ export interface MatmulArgs extends MatmulEpilogue {
   yOffset?: number;
   yRowStride?: number;
   yBatchStride?: number;
+  /** Forces a kernel family (tests, benchmarks); by default defaultMatmulKernel(). */
+  kernel?: MatmulKernel;
 }
 
-export function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): PipelineSpec {
+export function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, smallTiles = false): PipelineSpec {
   return {
     shader: 'matmul',
     defines: {
       PARAMS: Params.wgsl('Params'),
+      SMALL_TILES: smallTiles,
       F16_WEIGHTS: f16Weights,
       BIAS: bias,
       GELU: Boolean(epilogue.gelu),
@@ -128,19 +157,30 @@ export function matmulGeometry(args: MatmulArgs): MatmulGeometry {
 
 export function matmul(ctx: KernelContext, args: MatmulArgs): void {
   const g = matmulGeometry(args);
+  const kernel = args.kernel ?? defaultMatmulKernel(ctx.gpu);
+  if (kernel === 'cpu-subgroups' && !hasEightLaneSubgroups(ctx.gpu)) {
+    throw new ShapeError(`matmul ${args.label}: the 'cpu-subgroups' kernel needs the 'subgroups' feature with 8-lane subgroups`);
+  }
+  if (kernel !== 'gpu' && cpuKernelFits(args, g)) {
+    matmulCpu(ctx, args, g, kernel === 'cpu-subgroups');
+    return;
+  }
   const foldable = g.batch === 1 || (g.xBatchStride === g.M * g.xRowStride && g.yBatchStride === g.M * g.yRowStride);
   if (g.M * g.batch <= GEMV_MAX_ROWS && foldable) {
     gemv(ctx, args, g);
     return;
   }
   const { x, w, bias, y, label } = args;
-  const spec = matmulSpec(w.dtype === 'f16x2', bias !== undefined, args);
+  // Small tiles only help a GPU with many cores; a CPU adapter here (a shape matmul_cpu.wgsl cannot
+  // take) keeps the large ones, which were 2× faster on llvmpipe.
+  const smallTiles = kernel === 'gpu' && Math.ceil(g.M / TILE) * Math.ceil(g.N / TILE) * g.batch < MIN_LARGE_TILE_BLOCKS;
+  const tile = smallTiles ? SMALL_TILE : TILE;
   ctx.rec.dispatch({
     label,
-    pipeline: spec,
+    pipeline: matmulSpec(w.dtype === 'f16x2', bias !== undefined, args, smallTiles),
     uniforms: { layout: Params, values: g },
     bindings: bias ? [x, w, bias, y] : [x, w, y],
-    workgroups: [Math.ceil(g.N / TILE_N), Math.ceil(g.M / TILE_M), g.batch],
+    workgroups: [Math.ceil(g.N / tile), Math.ceil(g.M / tile), g.batch],
     output: y,
   });
 }

@@ -54,6 +54,8 @@ export interface LoadOptions {
 
 /** Rows a decoding step can carry: the matrix-vector kernel's limit. */
 export const MAX_BEAMS = 8;
+/** Image batch whose pipelines are compiled at load too (larger batches use the same ones). */
+const COMPILED_IMAGE_BATCH = 8;
 /** Rows of decoding buffers allocated at load: OpenCLIP's beam search (2 per group) and 'beam' (3) fit. */
 const PREALLOCATED_ROWS = 3;
 /** An id outside every vocabulary: the repetition-penalty kernel skips it. */
@@ -105,7 +107,16 @@ export class CocaModel {
     };
     const pixels = this.pixelTensor(1);
     dry((ctx) => recordPoolerQueries(ctx, this.config, this.poolerQueries));
+    // Kernels pick variants by shape (e.g. matmul tiles by row count), so record the batch sizes and
+    // sequence lengths that select them: one image and a batch of 8, and whole-sequence decoding.
     dry((ctx) => recordVision(ctx, this.config, pixels, 1, this.poolerQueries));
+    dry((ctx) => recordVision(ctx, this.config, this.pixelTensor(COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries));
+    dry((ctx) => {
+      const length = this.config.text.contextLength;
+      const { x } = recordText(ctx, this.config, this.tokenTensor(1, length), 1, length, false);
+      const logits = this.arena.tensor('full.logits', [length, this.config.decoder.vocabSize]);
+      recordDecoder(ctx, this.config, x, 1, length, (i) => this.fullCrossKV(i, 1), { offset: 0, count: length }, logits);
+    });
     dry((ctx) => recordText(ctx, this.config, this.tokenTensor(1, this.config.text.contextLength), 1, this.config.text.contextLength, true));
     // Decoding scratch and both cache sets are sized for PREALLOCATED_ROWS rows now, so greedy, sampling and
     // beam search up to that width never grow a buffer (and so never re-create bind groups).
