@@ -66,14 +66,48 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
       let kk = idx % TILE_K;
       let k = k0 + kk;
       let m = m0 + r;
-      let n = n0 + r;
       var xv = 0.0;
       if (m < params.M && k < params.K) { xv = x[xBase + m * params.xRowStride + k]; }
       xTile[kk * TILE_M + r] = xv;
+    }
+#if F16_WEIGHTS
+    if (params.K % 2u == 0u && params.wOffset % 2u == 0u) {
+      // Rows start on a word: each thread reads whole u32 words, two k values each.
+      for (var i = 0u; i < LOADS / 2u; i++) {
+        let idx = thread + 256u * i;
+        let r = idx / (TILE_K / 2u);
+        let kk = 2u * (idx % (TILE_K / 2u));
+        let k = k0 + kk;
+        let n = n0 + r;
+        var pair = vec2f(0.0);
+        if (n < params.N && k < params.K) { pair = unpack2x16float(w[(params.wOffset + n * params.K + k) >> 1u]); }
+        wTile[kk * TILE_N + r] = pair.x;
+        wTile[(kk + 1u) * TILE_N + r] = pair.y;
+      }
+    } else {
+      for (var i = 0u; i < LOADS; i++) {
+        let idx = thread + 256u * i;
+        let r = idx / TILE_K;
+        let kk = idx % TILE_K;
+        let k = k0 + kk;
+        let n = n0 + r;
+        var wv = 0.0;
+        if (n < params.N && k < params.K) { wv = weight(params.wOffset + n * params.K + k); }
+        wTile[kk * TILE_N + r] = wv;
+      }
+    }
+#else
+    for (var i = 0u; i < LOADS; i++) {
+      let idx = thread + 256u * i;
+      let r = idx / TILE_K;
+      let kk = idx % TILE_K;
+      let k = k0 + kk;
+      let n = n0 + r;
       var wv = 0.0;
-      if (n < params.N && k < params.K) { wv = weight(params.wOffset + n * params.K + k); }
+      if (n < params.N && k < params.K) { wv = w[params.wOffset + n * params.K + k]; }
       wTile[kk * TILE_N + r] = wv;
     }
+#endif
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
       var a: array<f32, PER_THREAD>;
