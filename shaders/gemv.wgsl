@@ -2,6 +2,9 @@
 // Bound by reading W, so each weight is read once for all rows: a workgroup owns 8 output columns,
 // 32 threads share each column's K (neighbouring threads read neighbouring words), partial sums meet
 // in workgroup memory. fp16 weights are read as pairs when the row starts on a word boundary.
+#if F16_MATH
+enable f16;
+#endif
 {{PARAMS}}
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -25,6 +28,15 @@ const LANES = 32u;
 
 var<workgroup> partial: array<f32, 2048>; // [COLUMNS][LANES][MAX_ROWS]
 
+// acc + w·x: fused in f32, or (F16_MATH) the product in f16 and the sum in f32.
+fn mac(acc: f32, w: f32, xv: f32) -> f32 {
+#if F16_MATH
+  return acc + f32(f16(w) * f16(xv));
+#else
+  return fma(w, xv, acc);
+#endif
+}
+
 fn xAt(r: u32, k: u32) -> f32 {
   return x[params.xOffset + r * params.xRowStride + k];
 }
@@ -46,25 +58,25 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
         let wv = unpack2x16float(w[wordStart + p]);
         let k = 2u * p;
         for (var r = 0u; r < rows; r++) {
-          acc[r] = fma(wv.x, xAt(r, k), fma(wv.y, xAt(r, k + 1u), acc[r]));
+          acc[r] = mac(mac(acc[r], wv.y, xAt(r, k + 1u)), wv.x, xAt(r, k));
         }
       }
       if (params.K % 2u == 1u && lane == 0u) {
         let k = params.K - 1u;
         let wv = unpack2x16float(w[(rowStart + k) / 2u]).x;
-        for (var r = 0u; r < rows; r++) { acc[r] = fma(wv, xAt(r, k), acc[r]); }
+        for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
       }
     } else {
       for (var k = lane; k < params.K; k += LANES) {
         let i = rowStart + k;
         let wv = unpack2x16float(w[i >> 1u])[i & 1u];
-        for (var r = 0u; r < rows; r++) { acc[r] = fma(wv, xAt(r, k), acc[r]); }
+        for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
       }
     }
 #else
     for (var k = lane; k < params.K; k += LANES) {
       let wv = w[rowStart + k];
-      for (var r = 0u; r < rows; r++) { acc[r] = fma(wv, xAt(r, k), acc[r]); }
+      for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
     }
 #endif
   }

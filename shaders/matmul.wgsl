@@ -6,7 +6,11 @@
 // SMALL_TILES: 32×32 blocks, 2×2 outputs a thread, for products too small to give a big GPU enough
 // 64×64 blocks (ViT-B/32's 50 rows make 12–48 of them, for 132 SMs on an H100/H200).
 // Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
-// ACCUMULATE (y += result: the residual add, in place), SMALL_TILES. Batches index workgroup z.
+// ACCUMULATE (y += result: the residual add, in place), SMALL_TILES, F16_MATH (tiles held and multiplied
+// in f16, products summed in f32; needs shader-f16). Batches index workgroup z.
+#if F16_MATH
+enable f16;
+#endif
 {{PARAMS}}
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -36,8 +40,13 @@ const PER_THREAD = 4u;
 const TILE_K = 32u;
 const LOADS = TILE_M * TILE_K / 256u; // tile elements each of the 256 threads loads, per tile
 
-var<workgroup> xTile: array<f32, TILE_K * TILE_M>; // [TILE_K][TILE_M]
-var<workgroup> wTile: array<f32, TILE_K * TILE_N>; // [TILE_K][TILE_N]
+#if F16_MATH
+alias tile_t = f16;
+#else
+alias tile_t = f32;
+#endif
+var<workgroup> xTile: array<tile_t, TILE_K * TILE_M>; // [TILE_K][TILE_M]
+var<workgroup> wTile: array<tile_t, TILE_K * TILE_N>; // [TILE_K][TILE_N]
 
 fn weight(i: u32) -> f32 {
 #if F16_WEIGHTS
@@ -68,7 +77,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
       let m = m0 + r;
       var xv = 0.0;
       if (m < params.M && k < params.K) { xv = x[xBase + m * params.xRowStride + k]; }
-      xTile[kk * TILE_M + r] = xv;
+      xTile[kk * TILE_M + r] = tile_t(xv);
     }
 #if F16_WEIGHTS
     if (params.K % 2u == 0u && params.wOffset % 2u == 0u) {
@@ -81,8 +90,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
         let n = n0 + r;
         var pair = vec2f(0.0);
         if (n < params.N && k < params.K) { pair = unpack2x16float(w[(params.wOffset + n * params.K + k) >> 1u]); }
-        wTile[kk * TILE_N + r] = pair.x;
-        wTile[(kk + 1u) * TILE_N + r] = pair.y;
+        wTile[kk * TILE_N + r] = tile_t(pair.x);
+        wTile[(kk + 1u) * TILE_N + r] = tile_t(pair.y);
       }
     } else {
       for (var i = 0u; i < LOADS; i++) {
@@ -93,7 +102,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
         let n = n0 + r;
         var wv = 0.0;
         if (n < params.N && k < params.K) { wv = weight(params.wOffset + n * params.K + k); }
-        wTile[kk * TILE_N + r] = wv;
+        wTile[kk * TILE_N + r] = tile_t(wv);
       }
     }
 #else
@@ -105,17 +114,21 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
       let n = n0 + r;
       var wv = 0.0;
       if (n < params.N && k < params.K) { wv = w[params.wOffset + n * params.K + k]; }
-      wTile[kk * TILE_N + r] = wv;
+      wTile[kk * TILE_N + r] = tile_t(wv);
     }
 #endif
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      var a: array<f32, PER_THREAD>;
-      var b: array<f32, PER_THREAD>;
+      var a: array<tile_t, PER_THREAD>;
+      var b: array<tile_t, PER_THREAD>;
       for (var r = 0u; r < PER_THREAD; r++) { a[r] = xTile[kk * TILE_M + ty + 16u * r]; }
       for (var c = 0u; c < PER_THREAD; c++) { b[c] = wTile[kk * TILE_N + tx + 16u * c]; }
       for (var r = 0u; r < PER_THREAD; r++) {
+#if F16_MATH
+        for (var c = 0u; c < PER_THREAD; c++) { acc[r][c] += f32(a[r] * b[c]); }
+#else
         for (var c = 0u; c < PER_THREAD; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
+#endif
       }
     }
     workgroupBarrier();

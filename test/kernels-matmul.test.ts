@@ -6,7 +6,7 @@ import type { PipelineSpec } from '../src/gpu/pipelines';
 import { nodeShaders } from '../src/gpu/shaders-node';
 import { matmul, type MatmulKernel } from '../src/kernels/matmul';
 import { isCpuAdapter } from '../src/kernels/matmul-cpu';
-import { matmul as matmulRef } from './reference/cpu';
+import { geluScalar, matmul as matmulRef, roundToF16Scalar } from './reference/cpu';
 import { randn } from './reference/random';
 import { maxAbs, maxAbsDiff, run, testGpu, upload, uploadWeights } from './helpers/gpu';
 
@@ -219,4 +219,41 @@ describe('kernel choice', () => {
     expect(isCpuAdapter(adapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200' }))).toBe(false);
     expect(isCpuAdapter(adapter({ vendor: 'apple', architecture: 'metal-3' }))).toBe(false);
   });
+});
+
+describe('matmul with f16 arithmetic (shader-f16: products in f16, sums in f32)', () => {
+  // The reference rounds x and every product to f16 exactly as the kernel does, so only the f32
+  // summation order differs: the f32 tolerance applies.
+  const f16Cases: Case[] = [
+    { M: 50, K: 768, N: 231, bias: true, gelu: true }, // tiled kernel
+    { M: 3, K: 512, N: 1000, bias: true, accumulate: true }, // matrix-vector kernel
+    { M: 7, K: 17, N: 33 }, // odd K: the weight pairs straddle rows
+  ];
+  for (const c of f16Cases) {
+    it(`M=${c.M} K=${c.K} N=${c.N}`, async () => {
+      const gpu = await testGpu();
+      if (!gpu.device.features.has('shader-f16')) throw new Error('this adapter has no shader-f16: the f16 path cannot be proven here');
+      const x = randn(c.M * c.K, 500 + c.K, 1);
+      const w = randn(c.N * c.K, 501 + c.K, 1 / Math.sqrt(c.K));
+      const b = randn(c.N, 502, 0.5);
+      const residual = randn(c.M * c.N, 503, 1);
+      const tx = upload(gpu, x, [c.M, c.K]);
+      const tw = uploadWeights(gpu, w, [c.N, c.K], 'f16x2');
+      const tb = c.bias ? upload(gpu, b, [c.N]) : undefined;
+      const ty = upload(gpu, c.accumulate ? residual : new Float32Array(c.M * c.N), [c.M, c.N]);
+      const [got] = await run(gpu, (ctx) => matmul({ ...ctx, f16Math: true }, { x: tx, w: tw.tensor, bias: tb, y: ty, gelu: c.gelu, accumulate: c.accumulate, label: 'f16 math' }), [ty]);
+      const want = new Float64Array(c.M * c.N);
+      for (let m = 0; m < c.M; m++) {
+        for (let n = 0; n < c.N; n++) {
+          let sum = 0;
+          for (let k = 0; k < c.K; k++) sum += roundToF16Scalar(roundToF16Scalar(x[m * c.K + k]!) * tw.seen[n * c.K + k]!);
+          if (c.bias) sum += b[n]!;
+          if (c.gelu) sum = geluScalar(sum);
+          if (c.accumulate) sum += residual[m * c.N + n]!;
+          want[m * c.N + n] = sum;
+        }
+      }
+      expect(maxAbsDiff(got!, want)).toBeLessThanOrEqual(F32_REL * Math.max(1, maxAbs(want)));
+    });
+  }
 });

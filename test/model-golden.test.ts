@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CocaModel } from '../src/model/coca';
 import type { ClipTokenizer } from '../src/text/index';
-import { maxAbs, maxAbsDiff } from './helpers/gpu';
+import { maxAbs, maxAbsDiff, testGpu } from './helpers/gpu';
 import { golden, goldenJson, loadTiny, rows, tokenizer, WEIGHT_FILES, type GoldenJson } from './helpers/golden';
 
 // golden/README.md: fp32 features and activations within 1e-4·max(1, max|ref|); logits within 1e-3·max(1, max|ref|).
@@ -119,6 +119,31 @@ describe('coca-tiny with fp16 weights meets the stated bounds', () => {
       // margins[s] decides token s + 1; tokens 0..firstClose are fixed by clear margins.
       const decided = firstClose < 0 ? ref.tokens.length : firstClose + 1;
       expect(decided).toBeGreaterThan(1);
+      expect(ids.slice(0, decided)).toEqual(ref.tokens.slice(0, decided));
+    }
+  });
+});
+
+describe('coca-tiny with fp16 weights and f16 arithmetic (shader-f16) meets the stated bounds', () => {
+  let model: CocaModel;
+  beforeAll(async () => {
+    const gpu = await testGpu();
+    if (!gpu.device.features.has('shader-f16')) throw new Error('this adapter has no shader-f16: the f16 arithmetic path cannot be proven here');
+    model = await loadTiny('open_clip_model.safetensors', 'fp16', 'f16');
+  });
+  afterAll(() => model?.dispose());
+
+  it(`features have cosine ≥ ${FP16_MIN_COSINE} and captions agree up to the first margin ≤ ${FP16_MARGIN}`, async () => {
+    const images = await model.encodeImages(pixels);
+    const texts = await model.encodeTexts(tokens);
+    const refImages = await golden('image_features');
+    images.forEach((f, i) => expect(cosine(f, rows(refImages, 48, i, i + 1))).toBeGreaterThanOrEqual(FP16_MIN_COSINE));
+    const refTexts = await golden('text_features');
+    texts.forEach((f, i) => expect(cosine(f, rows(refTexts, 48, i, i + 1))).toBeGreaterThanOrEqual(FP16_MIN_COSINE));
+    for (const [i, ref] of info.greedy.captions.entries()) {
+      const ids = await model.caption(pixels[i]!);
+      const firstClose = ref.top2_margins.findIndex((m) => m <= FP16_MARGIN);
+      const decided = firstClose < 0 ? ref.tokens.length : firstClose + 1;
       expect(ids.slice(0, decided)).toEqual(ref.tokens.slice(0, decided));
     }
   });

@@ -1,5 +1,5 @@
 // The Node CLI (`npx coca …`): the same runtime as the browser, on Dawn.
-//   coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] --json
+//   coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] [--math f32|f16] --json
 //   coca caption --model DIR [--vocab FILE] --greedy FILE... [--dtype fp16|fp32] --json
 //   coca tokenize [--vocab FILE] --json STR...
 //   coca preprocess --size N FILE --json
@@ -12,7 +12,7 @@ import { loadTokenizerFromBytes, type ClipTokenizer } from '../text/index';
 import { CocaError } from '../errors';
 
 const USAGE = `usage:
-  coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] --json
+  coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] [--math f32|f16] --json
   coca caption --model DIR [--vocab FILE] --greedy FILE... [--dtype fp16|fp32] --json
   coca tokenize [--vocab FILE] --json STR...
   coca preprocess --size N FILE --json`;
@@ -51,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
       greedy: { type: 'boolean' },
       size: { type: 'string' },
       dtype: { type: 'string' },
+      math: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -78,6 +79,7 @@ async function main(argv: string[]): Promise<void> {
         images: command === 'embed' ? values.image ?? [] : positionals,
         texts: values.text ?? [],
         dtype: values.dtype,
+        math: values.math,
         greedy: values.greedy ?? false,
         loadVocab,
         print,

@@ -64,6 +64,7 @@ export async function createCoca(options: CreateCocaOptions & { testing?: CocaTe
     model: normalizeSource(options.model),
     dtype: options.dtype ?? 'fp16',
     cache: options.cache ?? true,
+    ...(options.math !== undefined ? { math: options.math } : {}),
     ...(options.revision !== undefined ? { revision: options.revision } : {}),
     ...(options.vocab !== undefined ? { vocab: options.vocab instanceof URL ? options.vocab.href : typeof options.vocab === 'string' ? absoluteUrl(options.vocab) : options.vocab } : {}),
     ...(options.hubUrl !== undefined ? { hubUrl: options.hubUrl } : {}),

@@ -92,6 +92,8 @@ export interface CreateCocaOptions {
   revision?: string;
   vocab?: string | URL | File;
   dtype?: 'fp16' | 'fp32';
+  /** Matmul arithmetic: 'f32' (default), or 'f16' products summed in f32 where the GPU has shader-f16. */
+  math?: 'f32' | 'f16';
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   /** Hears what went wrong without failing the load or a call: the error itself (QuotaExceededError, DeviceLostError, …). */

@@ -16,6 +16,7 @@ export interface LoadRequest {
   revision?: string;
   vocab?: string | File;
   dtype: 'fp16' | 'fp32';
+  math?: 'f32' | 'f16';
   hubUrl?: string;
   cache: boolean;
   /** Testing knobs: cache chunk size and the first retry wait. */

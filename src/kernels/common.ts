@@ -14,6 +14,8 @@ export function grid1d(count: number, maxPerDim = 65535): [number, number] {
 export interface KernelContext {
   readonly gpu: Gpu;
   readonly rec: Recorder;
+  /** Matmuls multiply in f16 and sum in f32 (needs the device's shader-f16); default f32 throughout. */
+  readonly f16Math?: boolean;
 }
 
 export function elementsOf(shape: readonly number[]): number {

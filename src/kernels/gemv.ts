@@ -31,6 +31,7 @@ export function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpi
       GELU: Boolean(epilogue.gelu),
       ACCUMULATE: Boolean(epilogue.accumulate),
       GELU_FNS: epilogue.gelu ? GELU_WGSL : '',
+      F16_MATH: Boolean(epilogue.f16Math),
     },
     bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };

@@ -5,7 +5,7 @@
 // - 'cpu' / 'cpu-subgroups': matmul_cpu.wgsl, register-blocked with no workgroup memory, for adapters
 //   that run shaders on the CPU (llvmpipe, SwiftShader), where it is 5–15× faster. It needs vec4-aligned
 //   shapes (K, offsets and strides multiples of 4); other shapes fall back to the 'gpu' kernels.
-import { ShapeError } from '../errors';
+import { CocaError, ShapeError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
@@ -40,6 +40,8 @@ const SMALL_TILE = 32;
 const MIN_LARGE_TILE_BLOCKS = 128;
 
 export interface MatmulEpilogue {
+  /** Products in f16, sums in f32 (shader-f16): the tiled and matrix-vector kernels only. */
+  f16Math?: boolean;
   /** Exact GELU applied to x·Wᵀ + b. */
   gelu?: boolean;
   /** y += result instead of y = result: the residual add of a pre-norm block, in place. */
@@ -94,6 +96,7 @@ export function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulE
       GELU: Boolean(epilogue.gelu),
       ACCUMULATE: Boolean(epilogue.accumulate),
       GELU_FNS: epilogue.gelu ? GELU_WGSL : '',
+      F16_MATH: Boolean(epilogue.f16Math),
     },
     bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
@@ -155,9 +158,15 @@ export function matmulGeometry(args: MatmulArgs): MatmulGeometry {
   return g;
 }
 
-export function matmul(ctx: KernelContext, args: MatmulArgs): void {
+export function matmul(ctx: KernelContext, callArgs: MatmulArgs): void {
+  const f16Math = callArgs.f16Math ?? ctx.f16Math ?? false;
+  if (f16Math && !ctx.gpu.device.features.has('shader-f16')) {
+    throw new CocaError(`matmul ${callArgs.label}: f16 arithmetic needs a GPU with shader-f16; load the model with f32 arithmetic`);
+  }
+  const args = { ...callArgs, f16Math };
   const g = matmulGeometry(args);
-  const kernel = args.kernel ?? defaultMatmulKernel(ctx.gpu);
+  // f16 arithmetic lives in the tiled and matrix-vector kernels.
+  const kernel = f16Math ? 'gpu' : args.kernel ?? defaultMatmulKernel(ctx.gpu);
   if (kernel === 'cpu-subgroups' && !hasEightLaneSubgroups(ctx.gpu)) {
     throw new ShapeError(`matmul ${args.label}: the 'cpu-subgroups' kernel needs the 'subgroups' feature with 8-lane subgroups`);
   }

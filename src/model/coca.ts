@@ -1,5 +1,6 @@
 // A loaded CoCa model on one GPU: image and text embeddings, similarity, captions. Each forward pass
 // is recorded into one submit; only the results cross back (embeddings, or a token id per step).
+import { CocaError } from '../errors';
 import { Arena } from '../gpu/buffers';
 import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
@@ -46,8 +47,12 @@ export interface Similarity {
   probs: number[][];
 }
 
+/** Arithmetic of the matmuls: 'f32' everywhere (default), or 'f16' products summed in f32 (needs shader-f16). */
+export type MathPrecision = 'f32' | 'f16';
+
 export interface LoadOptions {
   dtype?: WeightDtype;
+  math?: MathPrecision;
   onProgress?: (p: WeightProgress) => void;
   signal?: AbortSignal;
 }
@@ -70,21 +75,24 @@ export class CocaModel {
     readonly gpu: Gpu,
     readonly config: CocaConfig,
     readonly weights: CocaWeights,
+    readonly math: MathPrecision,
   ) {
     this.arena = new Arena(gpu);
     this.poolerQueries = this.arena.tensor('pool.q', [config.vision.poolerQueries, config.embedDim]);
   }
 
   static async load(gpu: Gpu, checkpoint: Checkpoint, config: CocaConfig, options: LoadOptions = {}): Promise<CocaModel> {
-    return CocaModel.fromWeights(gpu, config, await CocaWeights.load(gpu, checkpoint, config, options));
+    checkMath(gpu, options.math);
+    return CocaModel.fromWeights(gpu, config, await CocaWeights.load(gpu, checkpoint, config, options), options.math);
   }
 
   /**
    * A model over weights already on the GPU (the browser runtime streams them from its cache): compiles
    * every pipeline and computes the pooler's queries. On failure the weights are released too.
    */
-  static async fromWeights(gpu: Gpu, config: CocaConfig, weights: CocaWeights): Promise<CocaModel> {
-    const model = new CocaModel(gpu, config, weights);
+  static async fromWeights(gpu: Gpu, config: CocaConfig, weights: CocaWeights, math: MathPrecision = 'f32'): Promise<CocaModel> {
+    checkMath(gpu, math);
+    const model = new CocaModel(gpu, config, weights, math);
     try {
       await model.compile();
       const rec = gpu.recorder({ label: 'pooler queries' });
@@ -141,7 +149,7 @@ export class CocaModel {
   }
 
   private ctx(rec: Recorder): Ctx {
-    return { gpu: this.gpu, rec, weights: this.weights, arena: this.arena };
+    return { gpu: this.gpu, rec, weights: this.weights, arena: this.arena, f16Math: this.math === 'f16' };
   }
 
   /** One call at a time: passes share the arena's buffers. */
@@ -440,6 +448,12 @@ export class CocaModel {
   dispose(): void {
     this.arena.destroy();
     this.weights.destroy();
+  }
+}
+
+function checkMath(gpu: Gpu, math: MathPrecision | undefined): void {
+  if (math === 'f16' && !gpu.device.features.has('shader-f16')) {
+    throw new CocaError(`f16 arithmetic needs a GPU with the shader-f16 feature, and ${gpu.adapterName} has none: use math 'f32'`);
   }
 }
 

@@ -306,7 +306,7 @@ export class CocaRuntime implements RuntimeApi {
       signal.throwIfAborted();
       progress.total('compile', 1);
       progress.flush('compile', 'compiling GPU pipelines');
-      const model = await progress.time('compile', () => CocaModel.fromWeights(gpu, result.config, result.sink.weights));
+      const model = await progress.time('compile', () => CocaModel.fromWeights(gpu, result.config, result.sink.weights, request.math ?? 'f32'));
       progress.add('compile', 1);
       gpu.checkHealthy();
       const tokenizer = await tokenizerFrom(result.vocabulary);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { openCheckpoint, type Checkpoint } from '../../src/io/checkpoint';
 import { openFileSource } from '../../src/io/source-node';
 import { parseOpenClipConfig, type CocaConfig } from '../../src/model/config';
-import { CocaModel } from '../../src/model/coca';
+import { CocaModel, type MathPrecision } from '../../src/model/coca';
 import type { WeightDtype } from '../../src/model/weights';
 import { loadTokenizerFromBytes, type ClipTokenizer } from '../../src/text/index';
 import { testGpu } from './gpu';
@@ -47,10 +47,10 @@ export async function tokenizer(): Promise<ClipTokenizer> {
   return loadTokenizerFromBytes(new Uint8Array(await readFile(`${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`)));
 }
 
-export async function loadTiny(file: (typeof WEIGHT_FILES)[number], dtype: WeightDtype): Promise<CocaModel> {
+export async function loadTiny(file: (typeof WEIGHT_FILES)[number], dtype: WeightDtype, math: MathPrecision = 'f32'): Promise<CocaModel> {
   const gpu = await testGpu();
   const checkpoint = await openCheckpoint(await openFileSource(`${TINY}${file}`));
-  return CocaModel.load(gpu, checkpoint, await tinyConfig(), { dtype });
+  return CocaModel.load(gpu, checkpoint, await tinyConfig(), { dtype, math });
 }
 
 /** Rows [from, to) of a [N, width] array. */
