@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../src/errors';
 import type { Gpu } from '../src/gpu/gpu';
 import type { Tensor } from '../src/gpu/tensor';
-import { ATTENTION_MAX_KEYS, attention, type AttentionArgs } from '../src/kernels/attention';
+import { ATTENTION_MAX_KEYS, attention, type AttentionArgs, type AttentionKernel } from '../src/kernels/attention';
 import { run, testGpu, upload } from './helpers/gpu';
 import { attention as referenceAttention, type AttentionMask } from './reference/cpu';
 import { randn, uniformInts } from './reference/random';
@@ -57,8 +57,11 @@ function concat(parts: readonly Float32Array[]): Float32Array {
   return out;
 }
 
-async function runAttention(gpu: Gpu, args: Omit<AttentionArgs, 'label'>): Promise<Float32Array> {
-  const [out] = await run(gpu, (ctx) => attention(ctx, { ...args, label: 'test' }), [args.out.tensor]);
+/** Every case runs on both kernels, whatever the adapter would pick. */
+const KERNELS: readonly AttentionKernel[] = ['gpu', 'cpu'];
+
+async function runAttention(gpu: Gpu, kernel: AttentionKernel, args: Omit<AttentionArgs, 'label' | 'kernel'>): Promise<Float32Array> {
+  const [out] = await run(gpu, (ctx) => attention(ctx, { ...args, label: 'test', kernel }), [args.out.tensor]);
   return out!;
 }
 
@@ -74,7 +77,7 @@ interface SelfAttentionCase {
 }
 
 /** Self-attention reading q, k and v out of one packed [batch, L, 3D] tensor, bound three times. */
-async function checkPackedSelfAttention(gpu: Gpu, c: SelfAttentionCase): Promise<void> {
+async function checkPackedSelfAttention(gpu: Gpu, kernel: AttentionKernel, c: SelfAttentionCase): Promise<void> {
   const { length: L, heads, headDim, batch, mask } = c;
   const D = heads * headDim;
   const items = Array.from({ length: batch }, (_, b) => ({
@@ -86,7 +89,7 @@ async function checkPackedSelfAttention(gpu: Gpu, c: SelfAttentionCase): Promise
   const out = gpu.createTensor([batch, L, D], 'f32', 'out');
   const view = (column: number) => ({ tensor: qkv, offset: column, rowStride: 3 * D, batchStride: L * 3 * D });
   const tokens = c.tokens && upload(gpu, Uint32Array.from(c.tokens.flatMap((t) => [...t])), [batch, L - 1], 'u32', 'tokens');
-  const result = await runAttention(gpu, {
+  const result = await runAttention(gpu, kernel, {
     q: view(0),
     k: view(D),
     v: view(2 * D),
@@ -125,13 +128,13 @@ function tokenPatterns(length: number, seed: number): Int32Array[] {
   return [full, onlyStart, typical, scattered];
 }
 
-describe('attention kernel', () => {
+describe.each(KERNELS)('attention kernel (%s)', (kernel) => {
   it('self-attention from a packed qkv buffer, causal and unmasked, L = 17, 50, 77', async () => {
     const gpu = await testGpu();
-    await checkPackedSelfAttention(gpu, { length: 17, heads: 4, headDim: 8, batch: 1, mask: 'causal', seed: 1 });
-    await checkPackedSelfAttention(gpu, { length: 50, heads: 12, headDim: 64, batch: 1, mask: 'none', seed: 2 });
-    await checkPackedSelfAttention(gpu, { length: 50, heads: 3, headDim: 20, batch: 1, mask: 'causal', seed: 3 });
-    await checkPackedSelfAttention(gpu, { length: 77, heads: 8, headDim: 64, batch: 1, mask: 'causal', seed: 4 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 17, heads: 4, headDim: 8, batch: 1, mask: 'causal', seed: 1 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 50, heads: 12, headDim: 64, batch: 1, mask: 'none', seed: 2 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 50, heads: 3, headDim: 20, batch: 1, mask: 'causal', seed: 3 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 77, heads: 8, headDim: 64, batch: 1, mask: 'causal', seed: 4 });
   });
 
   it("'coca-cls' mask with several padding patterns, one batch item each, L = 17, 50, 77", async () => {
@@ -142,29 +145,32 @@ describe('attention kernel', () => {
       [77, 8, 64],
     ] as const) {
       const tokens = tokenPatterns(L - 1, 100 + L);
-      await checkPackedSelfAttention(gpu, { length: L, heads, headDim, batch: tokens.length, mask: 'coca-cls', tokens, seed: L });
+      await checkPackedSelfAttention(gpu, kernel, { length: L, heads, headDim, batch: tokens.length, mask: 'coca-cls', tokens, seed: L });
     }
   });
 
-  it('head dims 8, 12, 16, 20, 64, 128 with 1 to 16 heads', async () => {
+  it('head dims 8, 10, 12, 16, 20, 64, 128 with 1 to 16 heads', async () => {
     const gpu = await testGpu();
     for (const [headDim, heads] of [
       [8, 16],
+      [10, 3], // not whole vec4s: the CPU kernel reads scalars
       [12, 5],
       [16, 8],
       [20, 1],
       [64, 12],
       [128, 6],
     ] as const) {
-      await checkPackedSelfAttention(gpu, { length: 17, heads, headDim, batch: 1, mask: 'causal', seed: 200 + headDim });
+      await checkPackedSelfAttention(gpu, kernel, { length: 17, heads, headDim, batch: 1, mask: 'causal', seed: 200 + headDim });
     }
+    // Fewer queries than the CPU kernel's lanes (its other entry point), with scalar reads too.
+    await checkPackedSelfAttention(gpu, kernel, { length: 3, heads: 3, headDim: 10, batch: 2, mask: 'causal', seed: 210 });
   });
 
   it('batch 3 with per-item data, and query lengths 1 and 1024', async () => {
     const gpu = await testGpu();
-    await checkPackedSelfAttention(gpu, { length: 33, heads: 4, headDim: 16, batch: 3, mask: 'causal', seed: 300 });
-    await checkPackedSelfAttention(gpu, { length: 1, heads: 4, headDim: 16, batch: 3, mask: 'none', seed: 301 });
-    await checkPackedSelfAttention(gpu, { length: 1024, heads: 1, headDim: 8, batch: 1, mask: 'causal', seed: 302 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 33, heads: 4, headDim: 16, batch: 3, mask: 'causal', seed: 300 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 1, heads: 4, headDim: 16, batch: 3, mask: 'none', seed: 301 });
+    await checkPackedSelfAttention(gpu, kernel, { length: 1024, heads: 1, headDim: 8, batch: 1, mask: 'causal', seed: 302 });
   });
 
   /**
@@ -181,7 +187,7 @@ describe('attention kernel', () => {
     const kv = upload(gpu, concat(ks.map((k, b) => sideBySide([k, vs[b]!], Lk))), [kvItems, Lk, 2 * D], 'f32', 'kv');
     const out = gpu.createTensor([batch, Lq, D], 'f32', 'out');
     const kvBatchStride = sharedKv ? 0 : Lk * 2 * D;
-    const result = await runAttention(gpu, {
+    const result = await runAttention(gpu, kernel, {
       q: { tensor: q, rowStride: D, batchStride: Lq * D },
       k: { tensor: kv, offset: 0, rowStride: 2 * D, batchStride: kvBatchStride },
       v: { tensor: kv, offset: D, rowStride: 2 * D, batchStride: kvBatchStride },
@@ -258,7 +264,7 @@ describe('attention kernel', () => {
       const qkv = upload(gpu, qData, [batch, queries, 3 * D], 'f32', 'qkv');
       const out = gpu.createTensor([batch, queries, D], 'f32', 'out');
       const cache = (tensor: Tensor) => ({ tensor, offset: layer * capacity * D, rowStride: D, batchStride: layers * capacity * D });
-      const result = await runAttention(gpu, {
+      const result = await runAttention(gpu, kernel, {
         q: { tensor: qkv, rowStride: 3 * D, batchStride: queries * 3 * D },
         k: cache(kCache),
         v: cache(vCache),
@@ -301,7 +307,7 @@ describe('attention kernel', () => {
     const kv = upload(gpu, sideBySide([k, v], L), [L, 2 * D], 'f32', 'kv');
     const lastQuery = upload(gpu, q.subarray((L - 1) * D), [1, D], 'f32', 'q');
     const out = gpu.createTensor([1, D], 'f32', 'out');
-    const result = await runAttention(gpu, {
+    const result = await runAttention(gpu, kernel, {
       q: { tensor: lastQuery, rowStride: D },
       k: { tensor: kv, rowStride: 2 * D },
       v: { tensor: kv, offset: D, rowStride: 2 * D },
@@ -339,7 +345,7 @@ describe('attention kernel', () => {
     const sentinel = 12345;
     const outSize = outOffset + batch * outBatchStride;
     const out = upload(gpu, new Float32Array(outSize).fill(sentinel), [outSize], 'f32', 'out');
-    const result = await runAttention(gpu, {
+    const result = await runAttention(gpu, kernel, {
       q: { tensor: upload(gpu, concat(qs), [batch, Lq, D], 'f32', 'q'), rowStride: D, batchStride: Lq * D },
       k: { tensor: upload(gpu, concat(ks), [batch, Lk, D], 'f32', 'k'), rowStride: D, batchStride: Lk * D },
       v: { tensor: upload(gpu, concat(vs), [batch, Lk, D], 'f32', 'v'), rowStride: D, batchStride: Lk * D },
@@ -384,7 +390,7 @@ describe('attention kernel', () => {
       mask: 'causal',
       label: 'bad',
     };
-    const attempt = (change: Partial<AttentionArgs>) => () => attention({ gpu, rec: gpu.recorder() }, { ...base, ...change });
+    const attempt = (change: Partial<AttentionArgs>) => () => attention({ gpu, rec: gpu.recorder() }, { ...base, kernel, ...change });
     expect(attempt({ keys: 11 })).toThrow(/needs 1024 elements, it has 960/);
     expect(attempt({ v: { tensor: qkv, offset: 2 * D + 1, rowStride: 3 * D } })).toThrow(ShapeError);
     expect(attempt({ keys: ATTENTION_MAX_KEYS + 1 })).toThrow(ShapeError);

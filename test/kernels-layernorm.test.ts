@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { layerNorm } from '../src/kernels/layernorm';
+import { layerNorm, type LayerNormKernel } from '../src/kernels/layernorm';
 import { layerNorm as layerNormRef } from './reference/cpu';
 import { randn } from './reference/random';
 import { maxAbs, maxAbsDiff, run, testGpu, upload, uploadWeights } from './helpers/gpu';
@@ -23,8 +23,12 @@ function countMismatches(got: Float32Array, want: (i: number) => number, length:
   return count;
 }
 
-describe('layerNorm kernel', () => {
-  for (const D of [48, 64, 768, 3072]) {
+/** Every case runs on both kernels, whatever the adapter would pick. */
+const KERNELS: readonly LayerNormKernel[] = ['gpu', 'cpu'];
+
+describe.each(KERNELS)('layerNorm kernel (%s)', (kernel) => {
+  // 50: not a multiple of 4, so the CPU kernel takes its scalar path.
+  for (const D of [48, 50, 64, 768, 3072]) {
     for (const rows of [1, 7, 77, 257]) {
       it(`normalizes ${rows}×${D}, plain and fused with a residual, f32 and fp16 γ/β`, async () => {
         const gpu = await testGpu();
@@ -37,14 +41,14 @@ describe('layerNorm kernel', () => {
           const beta = uploadWeights(gpu, betaValues, [D], dtype, 'beta');
           const tx = upload(gpu, x, [rows, D]);
           const y = gpu.createTensor([rows, D], 'f32', 'y');
-          const [plain] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma: gamma.tensor, beta: beta.tensor, y, label: 'ln' }), [y]);
+          const [plain] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma: gamma.tensor, beta: beta.tensor, y, label: 'ln', kernel }), [y]);
           const want = layerNormRef(x, gamma.seen, beta.seen, EPS);
           expect(maxAbsDiff(plain!, want.out)).toBeLessThanOrEqual(LN_TOLERANCE * maxAbs(want.out));
 
           const tr = upload(gpu, r, [rows, D]);
           const [fused, sum] = await run(
             gpu,
-            (ctx) => layerNorm(ctx, { x: tx, residual: tr, gamma: gamma.tensor, beta: beta.tensor, y, label: 'ln residual' }),
+            (ctx) => layerNorm(ctx, { x: tx, residual: tr, gamma: gamma.tensor, beta: beta.tensor, y, label: 'ln residual', kernel }),
             [y, tx],
           );
           const wantFused = layerNormRef(x, gamma.seen, beta.seen, EPS, r);
@@ -66,7 +70,7 @@ describe('layerNorm kernel', () => {
     const gamma = upload(gpu, gammaValues, [D]);
     const beta = upload(gpu, betaValues, [D]);
     const y = gpu.createTensor([B, D], 'f32', 'y');
-    const [got] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma, beta, y, rows: { offset: L - 1, count: 1 }, label: 'ln last' }), [y]);
+    const [got] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma, beta, y, rows: { offset: L - 1, count: 1 }, label: 'ln last', kernel }), [y]);
     for (let b = 0; b < B; b++) {
       const row = x.subarray((b * L + L - 1) * D, (b * L + L) * D);
       const want = layerNormRef(row, gammaValues, betaValues, EPS).out;
@@ -83,7 +87,7 @@ describe('layerNorm kernel', () => {
     const tx = upload(gpu, x, [B, L, D]);
     const gamma = upload(gpu, gammaValues, [D]);
     const beta = upload(gpu, betaValues, [D]);
-    const [got] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma, beta, y: tx, rows: { offset: 1, count: L - 1 }, label: 'ln in place' }), [tx]);
+    const [got] = await run(gpu, (ctx) => layerNorm(ctx, { x: tx, gamma, beta, y: tx, rows: { offset: 1, count: L - 1 }, label: 'ln in place', kernel }), [tx]);
     const want = layerNormRef(x, gammaValues, betaValues, EPS).out;
     const tolerance = LN_TOLERANCE * maxAbs(want);
     for (let b = 0; b < B; b++) {

@@ -1,10 +1,15 @@
 // LayerNorm over the last dimension, optionally fused with the residual add before it
 // (x ← x + r; y = LN(x)), and optionally on a subset of rows (e.g. the text tower's class-token row).
+// Two kernels, chosen by the adapter (or forced with `kernel`): 'gpu' (layernorm.wgsl, one workgroup per
+// row with tree reductions) and 'cpu' (layernorm_cpu.wgsl, one invocation per row with no barriers), for
+// adapters that run shaders on the CPU, where barriers and workgroup memory are emulated and costly.
 import { ShapeError } from '../errors';
+import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, expectShape, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
+import { isCpuAdapter } from './matmul-cpu';
 
 /** PyTorch's nn.LayerNorm default, and CoCa's. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -25,21 +30,48 @@ function workgroupSizeFor(D: number): number {
   return D <= 128 ? 64 : 256;
 }
 
+/**
+ * Rows per workgroup of the CPU kernel: one SIMD batch of lanes (8 f32 on AVX2), so a few dozen rows
+ * still make several workgroups to spread over the cores (16 and 64 measured no faster on llvmpipe).
+ */
+const CPU_ROWS_PER_GROUP = 8;
+
+/** 'gpu': layernorm.wgsl; 'cpu': layernorm_cpu.wgsl (no workgroup memory, no barriers). */
+export type LayerNormKernel = 'gpu' | 'cpu';
+
+/** The kernel layerNorm() uses on this device when not told: CPU adapters get layernorm_cpu.wgsl. */
+export function defaultLayerNormKernel(gpu: Gpu): LayerNormKernel {
+  return isCpuAdapter(gpu.info) ? 'cpu' : 'gpu';
+}
+
 export interface LayerNormVariant {
   residual: boolean;
   inPlace: boolean;
   f16Params: boolean;
-  /** Row width: only picks the workgroup size. */
+  /** Row width: picks the GPU kernel's workgroup size and whether the CPU kernel loads vec4s. */
   D: number;
+  /** Default 'gpu'. */
+  kernel?: LayerNormKernel;
 }
 
-export function layerNormSpec({ residual, inPlace, f16Params, D }: LayerNormVariant): PipelineSpec {
-  const params = f16Params ? 'u32' : 'f32';
+export function layerNormSpec({ residual, inPlace, f16Params, D, kernel = 'gpu' }: LayerNormVariant): PipelineSpec {
   const bindings: PipelineSpec['bindings'] = residual
     ? ['uniform', 'write', 'read', 'read', 'read', 'write']
     : inPlace
       ? ['uniform', 'write', 'read', 'read']
       : ['uniform', 'read', 'read', 'read', 'write'];
+  if (kernel === 'cpu') {
+    const vec4 = D % 4 === 0;
+    // vec4: γ/β as vec4s, or 4 fp16 values in a vec2<u32>; scalar: f32, or fp16 pairs in a u32.
+    const params = vec4 ? (f16Params ? 'vec2<u32>' : 'vec4<f32>') : f16Params ? 'u32' : 'f32';
+    return {
+      shader: 'layernorm_cpu',
+      defines: { PARAMS: Params.wgsl('Params'), VEC4: vec4, RESIDUAL: residual, IN_PLACE: inPlace, F16_PARAMS: f16Params, PARAM_TYPE: params },
+      constants: { WG: CPU_ROWS_PER_GROUP },
+      bindings,
+    };
+  }
+  const params = f16Params ? 'u32' : 'f32';
   return {
     shader: 'layernorm',
     defines: { PARAMS: Params.wgsl('Params'), RESIDUAL: residual, IN_PLACE: inPlace, F16_PARAMS: f16Params, PARAM_TYPE: params },
@@ -64,6 +96,8 @@ export interface LayerNormArgs {
   /** They land at rows yRowOffset … of each item of y (default 0; in place: where they are). */
   yRowOffset?: number;
   label: string;
+  /** Forces a kernel (tests, benchmarks); by default defaultLayerNormKernel(). */
+  kernel?: LayerNormKernel;
 }
 
 export function layerNorm({ gpu, rec }: KernelContext, args: LayerNormArgs): void {
@@ -99,15 +133,17 @@ export function layerNorm({ gpu, rec }: KernelContext, args: LayerNormArgs): voi
   }
   const totalRows = batch * count;
   if (totalRows === 0) return;
+  const kernel = args.kernel ?? defaultLayerNormKernel(gpu);
+  const groups = kernel === 'cpu' ? Math.ceil(totalRows / CPU_ROWS_PER_GROUP) : totalRows;
   rec.dispatch({
     label,
-    pipeline: layerNormSpec({ residual: residual !== undefined, inPlace, f16Params: gamma.dtype === 'f16x2', D }),
+    pipeline: layerNormSpec({ residual: residual !== undefined, inPlace, f16Params: gamma.dtype === 'f16x2', D, kernel }),
     uniforms: {
       layout: Params,
       values: { totalRows, rows: count, D, eps: args.eps ?? LAYER_NORM_EPS, xRows: L, xRowOffset: offset, yRows, yRowOffset },
     },
     bindings: residual ? [x, residual, gamma, beta, y] : inPlace ? [x, gamma, beta] : [x, gamma, beta, y],
-    workgroups: grid1d(totalRows, gpu.info.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(groups, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });
 }

@@ -1,0 +1,224 @@
+// Fused multi-head attention for CPU adapters (llvmpipe, SwiftShader), same contract as attention.wgsl:
+//   out[b, i, h·dh + d] = Σ_j softmax_j(q_i·k_j·scale + mask(i, j)) · v_j[h·dh + d]
+// with the same strided q, k, v, out and aux and the same mask modes (a uniform). No workgroup memory,
+// no barrier: each lane runs whole softmaxes on its own.
+//
+// Why: a CPU driver runs a workgroup's invocations as SIMD lanes; workgroup memory and barriers are
+// emulated (a barrier is a coroutine switch of every lane group), and attention.wgsl's phases are joined
+// by a dozen barriers and tree reductions. What costs here is memory access whose address varies by
+// lane, which is every access indexed by a loop counter: the driver loads it element by element, lane by
+// lane, with a bounds check each (storage) or as a gather (private arrays). So the loops are arranged
+// for reuse: a lane takes R query rows of one head (each K and V vec4 it loads serves R rows) and keys
+// in steps of B (each query and accumulator vec4 it touches serves B keys); R and B are small constants,
+// so those loops unroll and their values live in registers. The loops over the head width and over the
+// keys are not unrolled: LLVM compile time on llvmpipe grows with the unrolled loads (a version with the
+// head width unrolled took 2–12 s to compile at width 64; this one about 0.5 s).
+//
+// Online softmax, per row, so any key count fits in private memory of O(head width): for each step of B
+// keys, s_t = q·k_t·scale + mask; m' = max(m, max_t s_t); p_t = exp(s_t − m');
+// acc ← acc·exp(m − m') + Σ_t p_t·v_t; l ← l·exp(m − m') + Σ_t p_t; finally out = acc / l. The step's
+// p·v is summed apart before joining acc, so rounding grows with B + keys / B, not with keys.
+//
+// Entry points: 'rows' (LANES·R query rows of one head per workgroup) and 'heads' (fewer query rows than
+// lanes, e.g. a decoding step: lanes take the heads of a row, one row each).
+// Defines: MAX_HEAD_DIM, LANES, ROWS_PER_LANE (R), KEY_BLOCK (B), VEC4 (q, k, v bound as vec4 arrays:
+// the head width and every offset and stride of q, k and v are multiples of 4; otherwise scalars).
+{{PARAMS}}
+@group(0) @binding(0) var<uniform> params: Params;
+#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+#else
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+#endif
+@group(0) @binding(4) var<storage, read> aux: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+/** vec4s in the widest head (the private query rows and accumulators hold this many). */
+const MAX_VECTORS: u32 = {{MAX_HEAD_DIM}}u / 4u;
+/** Invocations per workgroup: one SIMD batch of lanes. */
+const LANES: u32 = {{LANES}}u;
+
+const MASK_CAUSAL: u32 = 1u;
+const MASK_COCA_CLS: u32 = 2u;
+const MASK_EXPLICIT: u32 = 3u;
+/** A blocked key's score: finite (WGSL may assume no infinities), below any real score. */
+const BLOCKED: f32 = -3.0e38;
+/** Explicit mask values at or below this block the key (−∞ and float32's most negative value do). */
+const BLOCKING_MASK: f32 = -1.0e30;
+
+fn isExplicitlyBlocked(bits: u32) -> bool {
+  // Checked on the bits too, in case the compiler assumes comparisons never see −∞.
+  return bits == 0xff800000u || bitcast<f32>(bits) <= BLOCKING_MASK;
+}
+
+/** The key count row `position` may attend to under the causal modes (keys beyond are blocked). */
+fn visibleKeys(position: u32) -> u32 {
+  if (params.maskMode == MASK_CAUSAL || params.maskMode == MASK_COCA_CLS) {
+    return min(params.keys, position + 1u);
+  }
+  return params.keys;
+}
+
+// Elements 4c .. 4c + 3 of the head starting at element `base`. Scalar reads: elements past the head
+// width dh are 0, whatever lies there (e.g. the NaN rows of a KV cache past the valid keys).
+#if VEC4
+fn loadQ(base: u32, c: u32, dh: u32) -> vec4<f32> { return q[base / 4u + c]; }
+fn loadK(base: u32, c: u32, dh: u32) -> vec4<f32> { return k[base / 4u + c]; }
+fn loadV(base: u32, c: u32, dh: u32) -> vec4<f32> { return v[base / 4u + c]; }
+#else
+fn inHead(c: u32, dh: u32) -> vec4<bool> {
+  return vec4<u32>(4u * c) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(dh);
+}
+fn loadQ(base: u32, c: u32, dh: u32) -> vec4<f32> {
+  let i = base + 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]), inHead(c, dh));
+}
+fn loadK(base: u32, c: u32, dh: u32) -> vec4<f32> {
+  let i = base + 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(k[i], k[i + 1u], k[i + 2u], k[i + 3u]), inHead(c, dh));
+}
+fn loadV(base: u32, c: u32, dh: u32) -> vec4<f32> {
+  let i = base + 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(v[i], v[i + 1u], v[i + 2u], v[i + 3u]), inHead(c, dh));
+}
+#endif
+
+/** Query rows one lane handles in the 'rows' entry point ('heads' uses 1). */
+const R: u32 = {{ROWS_PER_LANE}}u;
+/** Keys per step. */
+const B: u32 = {{KEY_BLOCK}}u;
+
+// Attention of query rows rowOf[0 .. count − 1] (count ≤ R, a constant at each call) of one (batch item,
+// head) over keys 0 .. end − 1; keys a row may not see weigh 0. Rows with store[r] false are not written.
+fn attend(batch: u32, head: u32, rowOf: array<u32, R>, count: u32, store: array<bool, R>, end: u32) {
+  let dh = params.headDim;
+  let vectors = (dh + 3u) / 4u;
+  let column = head * dh;
+  let kBase = params.kOffset + batch * params.kBatchStride + column;
+  let vBase = params.vOffset + batch * params.vBatchStride + column;
+  let auxBase = params.auxOffset + batch * params.auxBatchStride;
+
+  var query: array<array<vec4<f32>, MAX_VECTORS>, R>;
+  var visible: array<u32, R>;
+  var classRow: array<bool, R>;
+  for (var r = 0u; r < count; r++) {
+    let position = params.queryPos0 + rowOf[r];
+    visible[r] = visibleKeys(position);
+    classRow[r] = params.maskMode == MASK_COCA_CLS && position == params.keys - 1u;
+    let qBase = params.qOffset + batch * params.qBatchStride + rowOf[r] * params.qRowStride + column;
+    for (var c = 0u; c < vectors; c++) {
+      query[r][c] = loadQ(qBase, c, dh);
+    }
+  }
+  var acc = array<array<vec4<f32>, MAX_VECTORS>, R>();
+  var m: array<f32, R>;
+  var l = array<f32, R>();
+  for (var r = 0u; r < count; r++) { m[r] = BLOCKED; }
+
+  for (var j0 = 0u; j0 < end; j0 += B) {
+    // Keys past the end are clamped to the last one (real data) and weigh 0.
+    var kRow: array<u32, B>;
+    var vRow: array<u32, B>;
+    for (var t = 0u; t < B; t++) {
+      let j = min(j0 + t, end - 1u);
+      kRow[t] = kBase + j * params.kRowStride;
+      vRow[t] = vBase + j * params.vRowStride;
+    }
+    var dots = array<array<vec4<f32>, B>, R>();
+    for (var c = 0u; c < vectors; c++) {
+      var kc: array<vec4<f32>, B>;
+      for (var t = 0u; t < B; t++) { kc[t] = loadK(kRow[t], c, dh); }
+      for (var r = 0u; r < count; r++) {
+        let qc = query[r][c];
+        for (var t = 0u; t < B; t++) { dots[r][t] += qc * kc[t]; }
+      }
+    }
+    var p: array<array<f32, B>, R>;
+    var rescale: array<f32, R>;
+    for (var r = 0u; r < count; r++) {
+      var s: array<f32, B>;
+      var blockMax = BLOCKED;
+      for (var t = 0u; t < B; t++) {
+        let j = j0 + t;
+        var blocked = j >= end || j >= visible[r];
+        var bias = 0.0;
+        if (params.maskMode == MASK_EXPLICIT) {
+          let bits = aux[auxBase + rowOf[r] * params.auxRowStride + min(j, end - 1u)];
+          blocked = blocked || isExplicitlyBlocked(bits);
+          bias = bitcast<f32>(bits);
+        } else if (classRow[r] && j >= 1u) {
+          blocked = blocked || aux[auxBase + min(j, end - 1u) - 1u] == 0u;
+        }
+        let d = dots[r][t];
+        s[t] = select(((d.x + d.y) + (d.z + d.w)) * params.scale + bias, BLOCKED, blocked);
+        blockMax = max(blockMax, s[t]);
+      }
+      let mNew = max(m[r], blockMax);
+      // Nothing seen yet (m = BLOCKED): acc and l are 0, and so is the factor.
+      rescale[r] = select(select(exp(m[r] - mNew), 1.0, m[r] == mNew), 0.0, m[r] <= BLOCKED);
+      var sum = 0.0;
+      for (var t = 0u; t < B; t++) {
+        // A blocked key weighs exactly 0 (also while mNew is still BLOCKED).
+        p[r][t] = select(exp(s[t] - mNew), 0.0, s[t] <= BLOCKED);
+        sum += p[r][t];
+      }
+      l[r] = l[r] * rescale[r] + sum;
+      m[r] = mNew;
+    }
+    for (var c = 0u; c < vectors; c++) {
+      var vc: array<vec4<f32>, B>;
+      for (var t = 0u; t < B; t++) { vc[t] = loadV(vRow[t], c, dh); }
+      for (var r = 0u; r < count; r++) {
+        // The block's p·v is summed apart before joining acc: rounding grows with B + keys / B.
+        var block = vec4<f32>(0.0);
+        for (var t = 0u; t < B; t++) { block += p[r][t] * vc[t]; }
+        acc[r][c] = acc[r][c] * rescale[r] + block;
+      }
+    }
+  }
+
+  for (var r = 0u; r < count; r++) {
+    if (!store[r]) { continue; }
+    // A fully blocked row has l = 0: its output is 0, not NaN.
+    let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+    let outBase = params.outOffset + batch * params.outBatchStride + rowOf[r] * params.outRowStride + column;
+    for (var d = 0u; d < dh; d++) {
+      out[outBase + d] = acc[r][d / 4u][d % 4u] * inv;
+    }
+  }
+}
+
+// LANES·R query rows of one head: workgroup (row group, head, batch item); lane l takes rows
+// row0 + l + LANES·r. Rows past the last compute it again and do not store.
+@compute @workgroup_size(LANES)
+fn rows(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row0 = group.x * LANES * R;
+  let lastRow = min(row0 + LANES * R, params.queries) - 1u;
+  var rowOf: array<u32, R>;
+  var store: array<bool, R>;
+  for (var r = 0u; r < R; r++) {
+    let row = row0 + lane + LANES * r;
+    rowOf[r] = min(row, lastRow);
+    store[r] = row <= lastRow;
+  }
+  attend(group.z, group.y, rowOf, R, store, visibleKeys(params.queryPos0 + lastRow));
+}
+
+// Fewer rows than lanes (a decoding step): invocation i is (batch item, query row, head), heads fastest,
+// over a 1-D (or 2-D, see grid1d) grid, so lanes are not duplicates.
+@compute @workgroup_size(LANES)
+fn heads(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = id.x + id.y * groups.x * LANES;
+  if (i >= params.queries * params.heads * params.batch) { return; }
+  let head = i % params.heads;
+  let row = (i / params.heads) % params.queries;
+  var rowOf: array<u32, R>;
+  rowOf[0] = row;
+  var store: array<bool, R>;
+  store[0] = true;
+  attend(i / (params.heads * params.queries), head, rowOf, 1u, store, visibleKeys(params.queryPos0 + row));
+}
