@@ -113,7 +113,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<void> {
       emit({ metric: 'decode_ms_per_token', strategy, median: perToken, runs: long.runs, caption_ms: long.median, gbs: stepWeightBytes(config, o.dtype) / (perToken * 1e6), note: `(caption of ${length} tokens − caption of ${length / 2}) / ${length / 2}` });
     }
     const recompute = summarize(await model.timeRecompute(image, length, runs));
-    emit({ metric: 'recompute_ms_per_token', tokens: length, ...recompute, note: 'OpenCLIP-style step at 20 tokens: text tower + decoder over the whole sequence' });
+    emit({ metric: 'recompute_ms_per_token', tokens: length, ...recompute, note: 'OpenCLIP-style step at 20 tokens: text tower + decoder (with its cross-attention K/V) over the whole sequence' });
 
     const images8 = Array.from({ length: 8 }, (_, i) => randomImage(config, i + 10));
     const texts16 = Array.from({ length: 16 }, (_, i) => randomTokens(config, i + 20));

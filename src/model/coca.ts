@@ -279,10 +279,15 @@ export class CocaModel {
   }
 
   /** Text tower + decoder over whole sequences against the prepared images (one submit): OpenCLIP's per-step work. */
-  private async recomputeLogits(tokens: readonly Int32Array[], length: number, readAll = true): Promise<Float32Array[]> {
+  private async recomputeLogits(tokens: readonly Int32Array[], length: number, readAll = true, withCrossKV = false): Promise<Float32Array[]> {
     const batch = tokens.length;
     const rec = this.gpu.recorder({ label: 'decoder (full)' });
     const ctx = this.ctx(rec);
+    if (withCrossKV) {
+      // OpenCLIP's decoder projects the image tokens to K/V inside every call, i.e. at every step.
+      const pooled = this.arena.tensor('vis.pooled', [batch, this.config.vision.poolerQueries, this.config.embedDim]);
+      recordCrossKV(ctx, this.config, pooled, batch, (i) => this.fullCrossKV(i, batch));
+    }
     const ids = this.uploadTokens(tokens, length);
     const { x } = recordText(ctx, this.config, ids, batch, length, false);
     const logits = this.arena.tensor('full.logits', [batch * length, this.config.decoder.vocabSize]);
@@ -303,7 +308,8 @@ export class CocaModel {
 
   /**
    * Benchmark helper: the cost of one OpenCLIP-style decoding step at `length` tokens (the whole text
-   * tower and decoder recomputed) for an image prepared once; returns the milliseconds of each run.
+   * tower and decoder recomputed, the decoder's cross-attention K/V projections included, as OpenCLIP's
+   * decoder computes them in every call) for an image encoded once; returns the milliseconds of each run.
    */
   timeRecompute(image: Float32Array, length: number, runs: number): Promise<number[]> {
     return this.exclusive(async () => {
@@ -312,7 +318,7 @@ export class CocaModel {
       const times: number[] = [];
       for (let r = 0; r < runs; r++) {
         const start = performance.now();
-        await this.recomputeLogits(tokens, length, false);
+        await this.recomputeLogits(tokens, length, false, true);
         times.push(performance.now() - start);
       }
       return times;
