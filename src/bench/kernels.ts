@@ -8,6 +8,15 @@ import { nodeShaders } from '../gpu/shaders-node';
 import { bytesFor, type DType, type Tensor } from '../gpu/tensor';
 import type { KernelContext } from '../kernels/common';
 import { defaultMatmulKernel, matmul, type MatmulKernel } from '../kernels/matmul';
+import { attention, type AttentionMaskMode } from '../kernels/attention';
+import { embedding } from '../kernels/embedding';
+import { gelu } from '../kernels/gelu';
+import { im2col } from '../kernels/im2col';
+import { l2Normalize } from '../kernels/l2norm';
+import { layerNorm } from '../kernels/layernorm';
+import { patchEmbed } from '../kernels/patch-embed';
+import { softmax } from '../kernels/softmax';
+import { topK } from '../kernels/topk';
 import { formatTable, timeKernel, type Timing } from './harness';
 
 interface BenchCase {
@@ -54,6 +63,143 @@ function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', not
   };
 }
 
+/** Self- or cross-attention of `heads` heads of width 64: q [Lq, D], k and v [Lk, D]. */
+function attentionCase(queries: number, keys: number, heads: number, mask: AttentionMaskMode, note: string): BenchCase {
+  const D = heads * 64;
+  return {
+    kernel: 'attention',
+    shape: `Lq=${queries} Lk=${keys} ${heads}×64 ${mask} (${note})`,
+    dtype: 'f32',
+    flops: 4 * queries * keys * D,
+    bytes: 4 * (queries * D * 2 + keys * D * 2),
+    setup(gpu) {
+      const q = filled(gpu, [queries, D], 'f32', 'q');
+      const kv = filled(gpu, [keys, 2 * D], 'f32', 'kv');
+      const out = gpu.createTensor([queries, D], 'f32', 'out');
+      return (ctx) =>
+        attention(ctx, {
+          q: { tensor: q, rowStride: D },
+          k: { tensor: kv, offset: 0, rowStride: 2 * D },
+          v: { tensor: kv, offset: D, rowStride: 2 * D },
+          out: { tensor: out, rowStride: D },
+          heads,
+          headDim: 64,
+          queries,
+          keys,
+          queryPos0: mask === 'causal' ? keys - queries : 0,
+          mask,
+          label: 'bench',
+        });
+    },
+  };
+}
+
+/** Kernels that stream their input once: GB/s is what matters. */
+function rowCase(kernel: string, rows: number, width: number, note: string, record: (ctx: KernelContext, x: Tensor, y: Tensor, gpu: Gpu) => void): BenchCase {
+  return {
+    kernel,
+    shape: `${rows}×${width} (${note})`,
+    dtype: 'f32',
+    flops: 0,
+    bytes: 8 * rows * width,
+    setup(gpu) {
+      const x = filled(gpu, [rows, width], 'f32', 'x');
+      const y = gpu.createTensor([rows, width], 'f32', 'y');
+      return (ctx) => record(ctx, x, y, gpu);
+    },
+  };
+}
+
+function otherCases(): BenchCase[] {
+  const gamma = (gpu: Gpu, width: number): Tensor => filled(gpu, [width], 'f32', 'gamma');
+  const cases: BenchCase[] = [
+    attentionCase(50, 50, 12, 'none', 'ViT-B/32 self-attention'),
+    attentionCase(77, 77, 8, 'causal', 'text tower'),
+    attentionCase(256, 50, 8, 'none', 'attentional pooler'),
+    attentionCase(1, 20, 8, 'causal', 'decoding step, 20 cached keys'),
+    attentionCase(1, 255, 8, 'none', 'decoding step, cross-attention'),
+  ];
+  for (const [rows, width, note] of [[50, 768, 'ViT-B/32'], [77, 512, 'text tower'], [1, 512, 'decoding step']] as const) {
+    let g: Tensor | null = null;
+    let b: Tensor | null = null;
+    cases.push(
+      rowCase('layernorm', rows, width, note, (ctx, x, y, gpu) => {
+        g ??= gamma(gpu, width);
+        b ??= gamma(gpu, width);
+        layerNorm(ctx, { x, gamma: g, beta: b, y, label: 'bench' });
+      }),
+    );
+  }
+  cases.push(
+    rowCase('softmax', 1, 49408, 'vocabulary row', (ctx, x, y) => softmax(ctx, { x, y, label: 'bench' })),
+    rowCase('gelu', 50, 3072, 'ViT-B/32 MLP', (ctx, x, y) => gelu(ctx, { x, y, label: 'bench' })),
+    rowCase('l2norm', 8, 512, 'embeddings', (ctx, x, y) => l2Normalize(ctx, { x, y, label: 'bench' })),
+  );
+  for (const k of [1, 6]) {
+    cases.push({
+      kernel: 'topk',
+      shape: `k=${k} over 49408 (${k === 1 ? 'greedy' : 'beam search'})`,
+      dtype: 'f32',
+      flops: 0,
+      bytes: 4 * 49408,
+      setup(gpu) {
+        const x = filled(gpu, [1, 49408], 'f32', 'logits');
+        const indices = gpu.createTensor([1, k], 'u32', 'indices');
+        const values = gpu.createTensor([1, k], 'f32', 'values');
+        return (ctx) => topK(ctx, { x, k, indices, values, label: 'bench' });
+      },
+    });
+  }
+  for (const dtype of ['f32', 'f16x2'] as const) {
+    cases.push({
+      kernel: 'embedding',
+      shape: '77 ids from 49408×512 (+ positions)',
+      dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
+      flops: 0,
+      bytes: bytesFor(dtype, 77 * 512) + 4 * 77 * 512 * 2,
+      setup(gpu) {
+        const table = filled(gpu, [49408, 512], dtype, 'table');
+        const pos = filled(gpu, [77, 512], 'f32', 'pos');
+        const ids = gpu.createTensor([77], 'u32', 'ids');
+        gpu.write(ids, Uint32Array.from({ length: 77 }, (_, i) => (i * 641) % 49408));
+        const out = gpu.createTensor([77, 512], 'f32', 'out');
+        return (ctx) => embedding(ctx, { table, ids, out, rows: 77, pos, label: 'bench' });
+      },
+    });
+    cases.push({
+      kernel: 'patch_embed',
+      shape: '224×224, P32 → 768 (ViT-B/32)',
+      dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
+      flops: 2 * 49 * 3072 * 768,
+      bytes: bytesFor(dtype, 768 * 3072) + 4 * (3 * 224 * 224 + 50 * 768),
+      setup(gpu) {
+        const pixels = filled(gpu, [1, 3, 224, 224], 'f32', 'pixels');
+        const weight = filled(gpu, [768, 3, 32, 32], dtype, 'conv1');
+        const out = gpu.createTensor([1, 50, 768], 'f32', 'out');
+        return (ctx) => patchEmbed(ctx, { pixels, weight, out, outRowOffset: 1, label: 'bench' });
+      },
+    });
+    cases.push({
+      kernel: 'im2col + matmul',
+      shape: '224×224, P32 → 768 (ViT-B/32; the CPU-adapter path)',
+      dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
+      flops: 2 * 49 * 3072 * 768,
+      bytes: bytesFor(dtype, 768 * 3072) + 4 * (2 * 3 * 224 * 224 + 50 * 768),
+      setup(gpu) {
+        const pixels = filled(gpu, [1, 3, 224, 224], 'f32', 'pixels');
+        const weight = filled(gpu, [768, 3072], dtype, 'conv1');
+        const patches = gpu.createTensor([1, 49, 3072], 'f32', 'patches');
+        const out = gpu.createTensor([1, 50, 768], 'f32', 'out');
+        return (ctx) => {
+          im2col(ctx, { pixels, out: patches, patch: 32, label: 'bench' });
+          matmul(ctx, { x: patches, w: weight, y: out, M: 49, yOffset: 768, label: 'bench' });
+        };
+      },
+    });
+  }
+  return cases;
+}
+
 export function kernelCases(quick: boolean): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const dtype of ['f32', 'f16x2'] as const) {
@@ -67,6 +213,7 @@ export function kernelCases(quick: boolean): BenchCase[] {
     );
     if (!quick) cases.push(matmulCase(400, 768, 2304, dtype, 'ViT-B/32 qkv, 8 images'), matmulCase(6, 512, 49408, dtype, 'decoder vocab, 6 beams'));
   }
+  cases.push(...otherCases());
   return cases;
 }
 

@@ -10,7 +10,8 @@ import type { KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import type { MatmulArgs, MatmulEpilogue, MatmulGeometry } from './matmul';
 
-const Params = defineUniforms({
+/** The sizes, offsets and strides of a product (MatmulGeometry), shared by the tiled and the CPU kernels. */
+export const MatmulParams = defineUniforms({
   M: 'u32',
   N: 'u32',
   K: 'u32',
@@ -23,6 +24,7 @@ const Params = defineUniforms({
   yRowStride: 'u32',
   yBatchStride: 'u32',
 });
+const Params = MatmulParams;
 
 /** Columns of y per workgroup: 8 lanes × 4 columns. */
 const TILE_COLUMNS = 32;

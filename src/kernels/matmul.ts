@@ -9,25 +9,12 @@ import { CocaError, ShapeError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
-import { defineUniforms } from '../gpu/uniforms';
 import type { KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import { gemv, GEMV_MAX_ROWS } from './gemv';
-import { cpuKernelFits, hasEightLaneSubgroups, isCpuAdapter, matmulCpu } from './matmul-cpu';
+import { cpuKernelFits, hasEightLaneSubgroups, isCpuAdapter, MatmulParams, matmulCpu } from './matmul-cpu';
 
-const Params = defineUniforms({
-  M: 'u32',
-  N: 'u32',
-  K: 'u32',
-  xOffset: 'u32',
-  xRowStride: 'u32',
-  xBatchStride: 'u32',
-  wOffset: 'u32',
-  biasOffset: 'u32',
-  yOffset: 'u32',
-  yRowStride: 'u32',
-  yBatchStride: 'u32',
-});
+const Params = MatmulParams;
 
 /** The tiled kernel's block of y: 64×64, or 32×32 (SMALL_TILES) when 64×64 blocks would be too few. */
 const TILE = 64;
