@@ -29,8 +29,35 @@ export function pipelineKey(spec: PipelineSpec): string {
   return JSON.stringify([spec.shader, spec.entryPoint ?? 'main', sorted(spec.defines), sorted(spec.constants), spec.bindings]);
 }
 
+/**
+ * Wraps a spec factory so that equal arguments (primitives, or flat objects of primitives) return the same
+ * spec object; PipelineCache then finds its pipeline by identity, without rebuilding the key per dispatch.
+ */
+export function cachedSpecs<A extends unknown[]>(make: (...args: A) => PipelineSpec): (...args: A) => PipelineSpec {
+  const specs = new Map<string, PipelineSpec>();
+  const part = (a: unknown): string =>
+    typeof a === 'object' && a !== null
+      ? Object.entries(a)
+          .filter(([, v]) => v === undefined || typeof v !== 'object')
+          .sort(([x], [y]) => (x < y ? -1 : 1))
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(',')
+      : String(a);
+  return (...args: A): PipelineSpec => {
+    const key = args.map(part).join('|');
+    let spec = specs.get(key);
+    if (!spec) {
+      spec = make(...args);
+      specs.set(key, spec);
+    }
+    return spec;
+  };
+}
+
 export class PipelineCache {
   private readonly pipelines = new Map<string, CachedPipeline>();
+  /** The same pipelines by spec object: the per-dispatch lookup for specs from cachedSpecs(). */
+  private readonly bySpec = new WeakMap<PipelineSpec, CachedPipeline>();
   private readonly pending = new Map<string, Promise<CachedPipeline>>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
 
@@ -44,7 +71,10 @@ export class PipelineCache {
   async prepare(specs: Iterable<PipelineSpec>, options: { late?: boolean } = {}): Promise<void> {
     const jobs: Promise<CachedPipeline>[] = [];
     for (const spec of specs) {
-      if (!this.pipelines.has(pipelineKey(spec))) jobs.push(this.getAsync(spec, options.late ?? false));
+      if (this.bySpec.has(spec)) continue;
+      const done = this.pipelines.get(pipelineKey(spec));
+      if (done) this.bySpec.set(spec, done);
+      else jobs.push(this.getAsync(spec, options.late ?? false));
     }
     await Promise.all(jobs);
   }
@@ -78,8 +108,11 @@ export class PipelineCache {
 
   /** The compiled pipeline. Synchronous compilation is never used (it also upsets Dawn in Node): prepare first. */
   get(spec: PipelineSpec): CachedPipeline {
+    const known = this.bySpec.get(spec);
+    if (known) return known;
     const done = this.pipelines.get(pipelineKey(spec));
     if (!done) throw new Error(`[${spec.shader}] pipeline used before it was prepared`);
+    this.bySpec.set(spec, done);
     return done;
   }
 

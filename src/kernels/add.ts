@@ -1,19 +1,19 @@
 // out = a + b, b broadcast over a's leading dimensions (b's length must divide a's). `a` may be `out`.
 import { ShapeError } from '../errors';
 import { defineUniforms } from '../gpu/uniforms';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { grid1d, sameRange, type KernelContext } from './common';
 
 const Params = defineUniforms({ length: 'u32', bLength: 'u32' });
 
-export function addSpec(inPlace: boolean): PipelineSpec {
+export const addSpec = cachedSpecs(function addSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'add',
     defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
     bindings: inPlace ? ['uniform', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 export interface AddArgs {
   a: Tensor;

@@ -9,7 +9,7 @@
 // barriers and workgroup memory are emulated and costly).
 import { ShapeError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type DType, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, type KernelContext } from './common';
@@ -144,7 +144,7 @@ export interface AttentionArgs {
 }
 
 /** The one pipeline every attention call uses (to compile at load). */
-export function attentionSpec(): PipelineSpec {
+export const attentionSpec = cachedSpecs(function attentionSpec(): PipelineSpec {
   return {
     shader: 'attention',
     defines: {
@@ -156,20 +156,20 @@ export function attentionSpec(): PipelineSpec {
     },
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
   };
-}
+});
 
 /**
  * The CPU kernel's pipeline (two, to compile at load). `vec4`: q, k and v are read as vec4s (the head
  * width and every offset and stride of q, k and v are multiples of 4).
  */
-export function attentionCpuSpec(vec4: boolean, mapping: CpuAttentionMapping): PipelineSpec {
+export const attentionCpuSpec = cachedSpecs(function attentionCpuSpec(vec4: boolean, mapping: CpuAttentionMapping): PipelineSpec {
   return {
     shader: 'attention_cpu',
     entryPoint: mapping,
     defines: { PARAMS: Params.wgsl('Params'), MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, LANES: CPU_LANES, VEC4: vec4, ROWS_PER_LANE: CPU_ROWS_PER_LANE, KEY_BLOCK: CPU_KEY_BLOCK },
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
   };
-}
+});
 
 /** Largest value a u32 uniform (an index) may take. */
 const U32_MAX = 0xffffffff;

@@ -3,7 +3,7 @@
 // Out-of-range ids give zero rows on the GPU (never an out-of-bounds read); check ids on the host
 // with `assertIdsInRange` wherever they are known there.
 import { ShapeError, TokenIdError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, type KernelContext } from './common';
@@ -28,7 +28,7 @@ export interface EmbeddingVariant {
   f16Pos?: boolean;
 }
 
-export function embeddingSpec({ f16Table, f16Pos }: EmbeddingVariant): PipelineSpec {
+export const embeddingSpec = cachedSpecs(function embeddingSpec({ f16Table, f16Pos }: EmbeddingVariant): PipelineSpec {
   const pos = f16Pos !== undefined;
   return {
     shader: 'embedding',
@@ -42,7 +42,7 @@ export function embeddingSpec({ f16Table, f16Pos }: EmbeddingVariant): PipelineS
     },
     bindings: pos ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 export interface EmbeddingArgs {
   /** [V, D], f32 or f16x2; a 1-D [D] is one row (a class embedding). */

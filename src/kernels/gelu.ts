@@ -1,6 +1,6 @@
 // y = GELU(x), exact (erf) form, elementwise. `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
@@ -10,13 +10,13 @@ const WORKGROUP_SIZE = 256; // shaders/gelu.wgsl @workgroup_size
 
 const Params = defineUniforms({ length: 'u32' });
 
-export function geluSpec(inPlace: boolean): PipelineSpec {
+export const geluSpec = cachedSpecs(function geluSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'gelu',
     defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace, GELU_FNS: GELU_WGSL },
     bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
   };
-}
+});
 
 export interface GeluArgs {
   x: Tensor;

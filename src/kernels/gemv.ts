@@ -1,10 +1,11 @@
 // The M ≤ 8 case of matmul (a decoding step, one row per beam): a matrix-vector kernel that reads
 // each weight once for all rows, at memory speed. Called through matmul(), which picks it.
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, type KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import type { MatmulArgs, MatmulEpilogue, MatmulGeometry } from './matmul';
+import { epilogueOf } from './matmul-common';
 
 export const GEMV_MAX_ROWS = 8;
 const COLUMNS_PER_GROUP = 8;
@@ -21,7 +22,7 @@ const Params = defineUniforms({
   yRowStride: 'u32',
 });
 
-export function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): PipelineSpec {
+export const gemvSpec = cachedSpecs(function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): PipelineSpec {
   return {
     shader: 'gemv',
     defines: {
@@ -35,7 +36,7 @@ export function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpi
     },
     bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 /** Rows of all batches are folded into M (matmul checked that x's and y's batches are dense). */
 export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): void {
@@ -43,7 +44,7 @@ export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): v
   const rows = g.M * g.batch;
   ctx.rec.dispatch({
     label,
-    pipeline: gemvSpec(w.dtype === 'f16x2', bias !== undefined, args),
+    pipeline: gemvSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args)),
     uniforms: {
       layout: Params,
       values: {

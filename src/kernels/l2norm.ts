@@ -1,20 +1,20 @@
 // Rows scaled to unit Euclidean length, as torch.nn.functional.normalize (norm clamped at 1e-12):
 // the image and text embeddings before cosine similarity. `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
 
 const Params = defineUniforms({ rows: 'u32', D: 'u32' });
 
-export function l2NormalizeSpec(inPlace: boolean): PipelineSpec {
+export const l2NormalizeSpec = cachedSpecs(function l2NormalizeSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'l2norm',
     defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
     bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
   };
-}
+});
 
 export interface L2NormalizeArgs {
   /** [..., D] f32: every row of width D. */

@@ -5,7 +5,7 @@
 // adapters that run shaders on the CPU, where barriers and workgroup memory are emulated and costly.
 import { ShapeError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, expectShape, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
@@ -54,7 +54,7 @@ export interface LayerNormVariant {
   kernel?: LayerNormKernel;
 }
 
-export function layerNormSpec({ residual, inPlace, f16Params, D, kernel = 'gpu' }: LayerNormVariant): PipelineSpec {
+export const layerNormSpec = cachedSpecs(function layerNormSpec({ residual, inPlace, f16Params, D, kernel = 'gpu' }: LayerNormVariant): PipelineSpec {
   const bindings: PipelineSpec['bindings'] = residual
     ? ['uniform', 'write', 'read', 'read', 'read', 'write']
     : inPlace
@@ -78,7 +78,7 @@ export function layerNormSpec({ residual, inPlace, f16Params, D, kernel = 'gpu' 
     constants: { WG: workgroupSizeFor(D) },
     bindings,
   };
-}
+});
 
 export interface LayerNormArgs {
   /** [..., L, D] f32: the leading dimensions are batch items of L rows each (a 2-D [M, D] is one item). */

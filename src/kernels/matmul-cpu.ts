@@ -3,27 +3,13 @@
 // adapters when the shapes allow vec4 loads; everything else goes to the tiled and matrix-vector kernels.
 import type { GpuDeviceInfo } from '../gpu/device';
 import type { Gpu } from '../gpu/gpu';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { numel } from '../gpu/tensor';
-import { defineUniforms } from '../gpu/uniforms';
 import type { KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import type { MatmulArgs, MatmulEpilogue, MatmulGeometry } from './matmul';
+import { epilogueOf, MatmulParams } from './matmul-common';
 
-/** The sizes, offsets and strides of a product (MatmulGeometry), shared by the tiled and the CPU kernels. */
-export const MatmulParams = defineUniforms({
-  M: 'u32',
-  N: 'u32',
-  K: 'u32',
-  xOffset: 'u32',
-  xRowStride: 'u32',
-  xBatchStride: 'u32',
-  wOffset: 'u32',
-  biasOffset: 'u32',
-  yOffset: 'u32',
-  yRowStride: 'u32',
-  yBatchStride: 'u32',
-});
 const Params = MatmulParams;
 
 /** Columns of y per workgroup: 8 lanes × 4 columns. */
@@ -65,7 +51,7 @@ export function cpuKernelFits(args: MatmulArgs, g: MatmulGeometry): boolean {
 }
 
 /** `subgroups`: rows of x are shared by subgroup broadcasts (needs 8-lane subgroups), 32 rows a tile. */
-export function matmulCpuSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, subgroups: boolean): PipelineSpec {
+export const matmulCpuSpec = cachedSpecs(function matmulCpuSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, subgroups: boolean): PipelineSpec {
   return {
     shader: 'matmul_cpu',
     defines: {
@@ -79,7 +65,7 @@ export function matmulCpuSpec(f16Weights: boolean, bias: boolean, epilogue: Matm
     },
     bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 /**
  * Records the CPU kernel. Dense batches are folded into rows. Up to 8 rows (a decoding step) take the
@@ -94,7 +80,7 @@ export function matmulCpu(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometr
   const rows = broadcast ? SUBGROUP_TILE_ROWS : TILE_ROWS;
   ctx.rec.dispatch({
     label,
-    pipeline: matmulCpuSpec(w.dtype === 'f16x2', bias !== undefined, args, broadcast),
+    pipeline: matmulCpuSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args), broadcast),
     uniforms: { layout: Params, values: geometry },
     bindings: bias ? [x, w, bias, y] : [x, w, y],
     workgroups: [Math.ceil(geometry.M / rows), Math.ceil(geometry.N / TILE_COLUMNS), geometry.batch],

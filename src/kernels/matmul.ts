@@ -7,12 +7,13 @@
 //   shapes (K, offsets and strides multiples of 4); other shapes fall back to the 'gpu' kernels.
 import { CocaError, ShapeError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import type { KernelContext } from './common';
 import { GELU_WGSL } from './gelu-wgsl';
 import { gemv, GEMV_MAX_ROWS } from './gemv';
-import { cpuKernelFits, hasEightLaneSubgroups, isCpuAdapter, MatmulParams, matmulCpu } from './matmul-cpu';
+import { cpuKernelFits, hasEightLaneSubgroups, isCpuAdapter, matmulCpu } from './matmul-cpu';
+import { epilogueOf, MatmulParams } from './matmul-common';
 
 const Params = MatmulParams;
 
@@ -72,7 +73,7 @@ export interface MatmulArgs extends MatmulEpilogue {
   kernel?: MatmulKernel;
 }
 
-export function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, smallTiles = false): PipelineSpec {
+export const matmulSpec = cachedSpecs(function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, smallTiles: boolean = false): PipelineSpec {
   return {
     shader: 'matmul',
     defines: {
@@ -87,7 +88,7 @@ export function matmulSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulE
     },
     bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 /** Resolved sizes and strides, checked against the tensors' extents. */
 export interface MatmulGeometry {
@@ -173,7 +174,7 @@ export function matmul(ctx: KernelContext, callArgs: MatmulArgs): void {
   const tile = smallTiles ? SMALL_TILE : TILE;
   ctx.rec.dispatch({
     label,
-    pipeline: matmulSpec(w.dtype === 'f16x2', bias !== undefined, args, smallTiles),
+    pipeline: matmulSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args), smallTiles),
     uniforms: { layout: Params, values: g },
     bindings: bias ? [x, w, bias, y] : [x, w, y],
     workgroups: [Math.ceil(g.N / tile), Math.ceil(g.M / tile), g.batch],

@@ -1,7 +1,7 @@
 // The vision tower's patch embedding: Conv2d(C → Wd, kernel = stride = P, no bias) on [B, C, H, W]
 // pixels, written as patch rows into the token activation (after the class token, optionally + positions).
 import { ShapeError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, expectShape, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import type { KernelContext } from './common';
@@ -30,7 +30,7 @@ export interface PatchEmbedVariant {
   f16Pos?: boolean;
 }
 
-export function patchEmbedSpec({ f16Weights, f16Pos }: PatchEmbedVariant): PipelineSpec {
+export const patchEmbedSpec = cachedSpecs(function patchEmbedSpec({ f16Weights, f16Pos }: PatchEmbedVariant): PipelineSpec {
   const pos = f16Pos !== undefined;
   return {
     shader: 'patch_embed',
@@ -44,7 +44,7 @@ export function patchEmbedSpec({ f16Weights, f16Pos }: PatchEmbedVariant): Pipel
     },
     bindings: pos ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
   };
-}
+});
 
 export interface PatchEmbedArgs {
   /** [B, C, H, W] f32, H and W multiples of P. */

@@ -1,20 +1,20 @@
 // Softmax over the last dimension (rows of any width: zero-shot probabilities, the vocabulary).
 // `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
 
 const Params = defineUniforms({ rows: 'u32', N: 'u32' });
 
-export function softmaxSpec(inPlace: boolean): PipelineSpec {
+export const softmaxSpec = cachedSpecs(function softmaxSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'softmax',
     defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
     bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
   };
-}
+});
 
 export interface SoftmaxArgs {
   /** [..., N] f32: every row of width N. */
