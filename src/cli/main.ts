@@ -72,7 +72,13 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'embed':
     case 'caption': {
-      const { runModelCommand } = await import('./model-commands');
+      const { runModelCommand } = await import('./model-commands').catch((error: unknown) => {
+        // Dawn's Node bindings are an optional, development-time dependency of the package.
+        if (String(error).includes("'webgpu'")) {
+          throw new CocaError("embed and caption run on Dawn's Node bindings: install them with `npm install webgpu` (and a Vulkan driver)");
+        }
+        throw error;
+      });
       await runModelCommand(command, {
         model: values.model,
         vocab: values.vocab,
