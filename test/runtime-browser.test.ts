@@ -9,7 +9,7 @@ import type { ViteDevServer } from 'vite';
 import type { ClientModule } from './browser/runtime-page';
 import type { CaptionResult, Coca, LoadProgress, ModelInfo } from '../src/client/types';
 import { launchChromium, startViteServer } from './helpers/browser';
-import { golden, goldenJson, SHARED, TINY, type GoldenJson } from './helpers/golden';
+import { golden, goldenJson, loadTiny, SHARED, TINY, type GoldenJson } from './helpers/golden';
 import { maxAbs, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { weightLayout } from '../src/model/weights';
@@ -233,6 +233,26 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
     const phases2 = new Set((await progressLog(second)).progress.map((p) => p.phase));
     expect([...phases2].sort()).toEqual(['cache-read', 'compile', 'upload']);
     expectGoldenFp32(await runGolden(second));
+    // The other caption strategies through the worker give what the same model gives in Node (fp32 on both).
+    const strategies = [
+      { strategy: 'beam', numBeams: 3, maxLength: 12 },
+      { strategy: 'beam-openclip', maxLength: 12 },
+      { strategy: 'sample', seed: 7, topK: 10, temperature: 0.7, repetitionPenalty: 1.3, maxLength: 12 },
+    ] as const;
+    const browserCaptions = await second.evaluate(
+      async ({ image, strategies }) => {
+        const coca = (window as unknown as PageWindow).coca!;
+        const blob = await (await fetch(image)).blob();
+        const out: number[][] = [];
+        for (const options of strategies) out.push((await coca.caption(blob, options)).tokens);
+        return out;
+      },
+      { image: `/@fs${SHARED}images/${info.images[0]}`, strategies },
+    );
+    const nodeModel = await loadTiny('open_clip_model.safetensors', 'fp32');
+    const pixels = (await golden('pixel_values')).slice(0, 3 * 64 * 64);
+    for (const [i, options] of strategies.entries()) expect(browserCaptions[i], options.strategy).toEqual(await nodeModel.caption(pixels, options));
+    nodeModel.dispose();
     expect(blocked).toBe(0);
     expect(hub.requests).toEqual([]);
     await dispose(second);
