@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CocaModel } from '../src/model/coca';
 import type { ClipTokenizer } from '../src/text/index';
-import { maxAbs, maxAbsDiff, testGpu } from './helpers/gpu';
+import { cosine, maxAbs, maxAbsDiff, testGpu } from './helpers/gpu';
 import { golden, goldenJson, loadTiny, rows, tokenizer, WEIGHT_FILES, type GoldenJson } from './helpers/golden';
 
 // golden/README.md: fp32 features and activations within 1e-4·max(1, max|ref|); logits within 1e-3·max(1, max|ref|).
@@ -16,18 +16,6 @@ function expectClose(got: ArrayLike<number>, want: Float32Array, relTol: number,
   const bound = relTol * Math.max(1, maxAbs(want));
   const diff = maxAbsDiff(got, want);
   expect(diff, `${what}: max |diff| ${diff} > ${bound}`).toBeLessThanOrEqual(bound);
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 let info: GoldenJson;

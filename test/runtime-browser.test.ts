@@ -10,7 +10,7 @@ import type { ClientModule } from './browser/runtime-page';
 import type { CaptionResult, Coca, LoadProgress, ModelInfo } from '../src/client/types';
 import { launchChromium, startViteServer } from './helpers/browser';
 import { golden, goldenJson, loadTiny, SHARED, TINY, type GoldenJson } from './helpers/golden';
-import { maxAbs, maxAbsDiff } from './helpers/gpu';
+import { cosine, maxAbs, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { weightLayout } from '../src/model/weights';
 import { tinyConfig } from './helpers/golden';
@@ -161,18 +161,6 @@ function expectGoldenFp32(run: GoldenRun): void {
   expectClose(run.texts, textFeatures, 'text_features');
   expect(run.captions.map((c) => c.tokens)).toEqual(info.greedy.captions.map((c) => c.tokens));
   expect(run.captions.map((c) => c.text)).toEqual(info.greedy.captions.map((c) => c.text));
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 function expectGoldenFp16(run: GoldenRun): void {

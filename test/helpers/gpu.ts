@@ -58,3 +58,16 @@ export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): num
   }
   return m;
 }
+
+/** Cosine similarity of two vectors (the golden README's bound for fp16 paths). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
