@@ -265,6 +265,15 @@ export class CocaModel {
     });
   }
 
+  /** The image a caption attends to: vision tower, then every decoder layer's cross-attention K/V (one submit). */
+  private async prepareCaptionImage(image: Float32Array): Promise<void> {
+    const rec = this.gpu.recorder({ label: 'caption image' });
+    const ctx = this.ctx(rec);
+    const { pooled } = recordVision(ctx, this.config, this.uploadPixels([image]), 1, this.poolerQueries);
+    recordCrossKV(ctx, this.config, pooled, 1, this.stepCaches(1).cross); // shared by every row
+    await rec.submit();
+  }
+
   /** Vision tower and per-layer cross-attention K/V for a batch, kept for recomputeLogits (one submit). */
   private async prepareImageTokens(images: readonly Float32Array[]): Promise<void> {
     const rec = this.gpu.recorder({ label: 'image tokens' });
@@ -335,10 +344,7 @@ export class CocaModel {
       const caches = this.stepCaches(1);
       const V = this.config.decoder.vocabSize;
       const out = new Float32Array(tokens.length * V);
-      const first = this.gpu.recorder({ label: 'cached logits image' });
-      const { pooled } = recordVision(this.ctx(first), this.config, this.uploadPixels([image]), 1, this.poolerQueries);
-      recordCrossKV(this.ctx(first), this.config, pooled, 1, caches.cross);
-      await first.submit();
+      await this.prepareCaptionImage(image);
       const ids = this.arena.tensor('step.ids', [1], 'u32');
       for (const [position, id] of tokens.entries()) {
         const rec = this.gpu.recorder({ label: 'cached logits step' });
@@ -378,13 +384,7 @@ export class CocaModel {
       if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BEAMS) {
         throw new RangeError(`beams per group must be an integer from 1 to ${MAX_BEAMS} (got ${rows})`);
       }
-      {
-        const rec = this.gpu.recorder({ label: 'caption image' });
-        const ctx = this.ctx(rec);
-        const { pooled } = recordVision(ctx, this.config, this.uploadPixels([image]), 1, this.poolerQueries);
-        recordCrossKV(ctx, this.config, pooled, 1, this.stepCaches(rows).cross);
-        await rec.submit();
-      }
+      await this.prepareCaptionImage(image);
       const step = this.gpuStep(rows);
       switch (strategy) {
         case 'greedy':
