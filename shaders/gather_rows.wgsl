@@ -1,10 +1,6 @@
 // dst[b, i] = src[index[b], i] for i < count: reorders per-beam caches after a beam-search step
 // (beam b continues the sequence of beam index[b]). src and dst are different buffers.
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> index: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// Bindings (generated from src/kernels/generation.ts): params, src, index (u32), dst.
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {

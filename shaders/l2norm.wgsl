@@ -1,19 +1,11 @@
 // Each row of width D divided by its Euclidean norm, as torch.nn.functional.normalize:
 //   y = x / max(‖x‖₂, 1e-12). One workgroup per row, a workgroup tree sum of squares.
 // IN_PLACE: y is x (bound once, read_write).
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-#if IN_PLACE
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-#endif
+// Bindings (generated from src/kernels/l2norm.ts): params, x (unless IN_PLACE), y.
 
 const WG = 64u; // embedding widths are 48–1024: a few elements per thread
 const MIN_NORM = 1e-12;
-
-var<workgroup> partial: array<f32, WG>;
+#include lib/reduce
 
 fn load(i: u32) -> f32 {
 #if IN_PLACE
@@ -35,13 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     let v = load(base + d);
     squares += v * v;
   }
-  partial[tid] = squares;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
-    workgroupBarrier();
-  }
-  let norm = max(sqrt(partial[0]), MIN_NORM);
+  let norm = max(sqrt(workgroup_sum(tid, squares)), MIN_NORM);
 
   for (var d = tid; d < D; d += WG) {
     y[base + d] = load(base + d) / norm;

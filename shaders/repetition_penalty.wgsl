@@ -2,10 +2,7 @@
 // sequence, a positive logit is divided by the penalty and a negative one multiplied by it.
 // ids holds each row's distinct ids (the host removes duplicates so each is penalised once), padded
 // with ids ≥ vocab, which are skipped.
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> ids: array<u32>;
-@group(0) @binding(2) var<storage, read_write> logits: array<f32>;
+// Bindings (generated from src/kernels/generation.ts): params, ids (u32), logits.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {

@@ -6,11 +6,7 @@
 // 2. k rounds of a workgroup tree reduction over every thread's best remaining candidate: the winner
 //    is output and its owner moves on to its next candidate.
 // Index `blockId` (NONE = no block) is skipped as if it were −inf: the end token before min length.
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> indices: array<u32>;
-@group(0) @binding(3) var<storage, read_write> values: array<f32>;
+// Bindings (generated from src/kernels/topk.ts): params, x, indices (u32), values.
 
 const WG = 256u;
 const MAX_K = 32u;

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu';
 import { gelu } from '../src/kernels/gelu';
-import { GELU_WGSL } from '../src/kernels/gelu-wgsl';
+import { nodeShaders } from '../src/gpu/shaders-node';
 import { erf, erfc } from './reference/cpu';
 import { randn } from './reference/random';
+
+const GELU_WGSL = nodeShaders().source('lib/gelu');
 import { run, testGpu, upload } from './helpers/gpu';
 
 /** |erf_f32 − erf|: ≤ 2 ulps of erf (ulp ≤ 6e-8 below 1) from the series' and the erfc fit's roundings (measured 9.7e-8). */
@@ -26,7 +28,7 @@ function denseGrid(): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => -10 + (20 * i) / (n - 1));
 }
 
-/** Runs erf_f32 from GELU_WGSL on each value: a test-only shader around the shared WGSL text. */
+/** Runs erf_f32 from shaders/lib/gelu.wgsl on each value: a test-only shader around the shared WGSL text. */
 async function erfOnGpu(gpu: Gpu, xs: Float32Array): Promise<Float32Array> {
   const module = gpu.device.createShaderModule({
     code: `${GELU_WGSL}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { im2col } from '../src/kernels/im2col';
+import { im2col } from '../src/kernels/patch-embed/im2col';
 import { matmul } from '../src/kernels/matmul';
 import { patchEmbed as patchEmbedRef } from './reference/cpu';
 import { randn } from './reference/random';

@@ -5,7 +5,7 @@ import { Gpu } from '../src/gpu/gpu';
 import type { PipelineSpec } from '../src/gpu/pipelines';
 import { nodeShaders } from '../src/gpu/shaders-node';
 import { matmul, type MatmulKernel } from '../src/kernels/matmul';
-import { isCpuAdapter } from '../src/kernels/matmul-cpu';
+import { isCpuAdapter } from '../src/gpu/adapter';
 import { geluScalar, matmul as matmulRef, roundToF16Scalar } from './reference/cpu';
 import { randn } from './reference/random';
 import { maxAbs, maxAbsDiff, run, testGpu, upload, uploadWeights } from './helpers/gpu';
@@ -58,12 +58,12 @@ function expectKernel(specs: PipelineSpec[], kernel: MatmulKernel, s: Shape): vo
   const spec = specs[0]!;
   const rows = s.foldable ? s.M * s.batch : s.M;
   if (kernel !== 'gpu' && s.cpuFits) {
-    expect(spec.shader).toBe('matmul_cpu');
+    expect(spec.shader).toBe('matmul/cpu');
     expect(spec.defines?.SUBGROUPS).toBe(kernel === 'cpu-subgroups' && rows > 8);
   } else if (s.foldable && rows <= 8) {
-    expect(spec.shader).toBe('gemv');
+    expect(spec.shader).toBe('matmul/gemv');
   } else {
-    expect(spec.shader).toBe('matmul');
+    expect(spec.shader).toBe('matmul/tiled');
     expect(spec.defines?.SMALL_TILES).toBe(kernel === 'gpu' && Math.ceil(s.M / 64) * Math.ceil(s.N / 64) * s.batch < 128);
   }
 }

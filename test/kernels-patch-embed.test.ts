@@ -57,7 +57,7 @@ describe('patchEmbed kernel', () => {
   ];
   for (const [name, shape] of cases) {
     for (const dtype of ['f32', 'f16x2'] as const) {
-      it(`embeds ${name} with ${dtype} weights, alone and with positions after a class row`, async () => {
+      it(`embeds ${name} with ${dtype} weights, alone and with positions after a class row (tiled), and through im2col + matmul`, async () => {
         const gpu = await testGpu();
         const { B, C, H, W, P, Wd } = shape;
         const patches = (H / P) * (W / P);
@@ -70,16 +70,20 @@ describe('patchEmbed kernel', () => {
         const want = reference(pixelValues, weight.seen, shape);
 
         const plain = gpu.createTensor([B, patches, Wd], 'f32', 'patches');
+        const viaRows = gpu.createTensor([B, patches, Wd], 'f32', 'patches via im2col');
+        const scratch = gpu.createTensor([B, patches, C * P * P], 'f32', 'patch rows');
         const tokens = upload(gpu, new Float32Array(B * (patches + 1) * Wd).fill(NaN), [B, patches + 1, Wd], 'f32', 'tokens');
-        const [gotPlain, gotTokens] = await run(
+        const [gotPlain, gotViaRows, gotTokens] = await run(
           gpu,
           (ctx) => {
-            patchEmbed(ctx, { pixels, weight: weight.tensor, out: plain, label: 'conv1' });
-            patchEmbed(ctx, { pixels, weight: weight.tensor, out: tokens, outRowOffset: 1, pos: pos.tensor, label: 'conv1 + pos' });
+            patchEmbed(ctx, { pixels, weight: weight.tensor, out: plain, label: 'conv1', kernel: 'tiled' });
+            patchEmbed(ctx, { pixels, weight: weight.tensor, out: viaRows, patches: scratch, label: 'conv1 im2col', kernel: 'im2col' });
+            patchEmbed(ctx, { pixels, weight: weight.tensor, out: tokens, outRowOffset: 1, pos: pos.tensor, label: 'conv1 + pos', kernel: 'tiled' });
           },
-          [plain, tokens],
+          [plain, viaRows, tokens],
         );
         expect(errorOverAbsSum(gotPlain!, want.value, want.absSum)).toBeLessThanOrEqual(PATCH_SUM_TOLERANCE);
+        expect(errorOverAbsSum(gotViaRows!, want.value, want.absSum)).toBeLessThanOrEqual(PATCH_SUM_TOLERANCE);
 
         // With positions: row 0 (the class token's) untouched, patch n at row n + 1 plus pos[n + 1].
         const withPos = new Float64Array(B * (patches + 1) * Wd).fill(NaN);
@@ -106,7 +110,7 @@ describe('patchEmbed kernel', () => {
     }
   }
 
-  it('reproduces OpenCLIP’s vision.patch_embeds on the golden CoCa-tiny images', async () => {
+  it('reproduces OpenCLIP’s vision.patch_embeds on the golden CoCa-tiny images, with both variants', async () => {
     const gpu = await testGpu();
     const goldenFile = await openFileSource(fileURLToPath(new URL('golden.safetensors', GOLDEN)));
     const modelFile = await openFileSource(fileURLToPath(new URL('open_clip_model.safetensors', GOLDEN)));
@@ -116,8 +120,11 @@ describe('patchEmbed kernel', () => {
     const weight = upload(gpu, await model.readF32('visual.conv1.weight'), [64, 3, 16, 16]);
     const want = await golden.readF32('vision.patch_embeds'); // [3, 16, 64]
     await Promise.all([goldenFile.close(), modelFile.close()]);
-    const out = gpu.createTensor([3, 16, 64], 'f32', 'patches');
-    const [got] = await run(gpu, (ctx) => patchEmbed(ctx, { pixels, weight, out, label: 'conv1' }), [out]);
-    expect(maxAbsDiff(got!, want)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.max(1, maxAbs(want)));
+    for (const kernel of ['tiled', 'im2col'] as const) {
+      const out = gpu.createTensor([3, 16, 64], 'f32', 'patches');
+      const patches = gpu.createTensor([3, 16, 3 * 16 * 16], 'f32', 'patch rows');
+      const [got] = await run(gpu, (ctx) => patchEmbed(ctx, { pixels, weight, out, patches, label: 'conv1', kernel }), [out]);
+      expect(maxAbsDiff(got!, want)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.max(1, maxAbs(want)));
+    }
   });
 });

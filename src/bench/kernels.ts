@@ -11,7 +11,6 @@ import { defaultMatmulKernel, matmul, type MatmulKernel } from '../kernels/matmu
 import { attention, type AttentionMaskMode } from '../kernels/attention';
 import { embedding } from '../kernels/embedding';
 import { gelu } from '../kernels/gelu';
-import { im2col } from '../kernels/im2col';
 import { l2Normalize } from '../kernels/l2norm';
 import { layerNorm } from '../kernels/layernorm';
 import { patchEmbed } from '../kernels/patch-embed';
@@ -167,7 +166,7 @@ function otherCases(): BenchCase[] {
       },
     });
     cases.push({
-      kernel: 'patch_embed',
+      kernel: 'patch_embed (tiled)',
       shape: '224×224, P32 → 768 (ViT-B/32)',
       dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
       flops: 2 * 49 * 3072 * 768,
@@ -176,24 +175,21 @@ function otherCases(): BenchCase[] {
         const pixels = filled(gpu, [1, 3, 224, 224], 'f32', 'pixels');
         const weight = filled(gpu, [768, 3, 32, 32], dtype, 'conv1');
         const out = gpu.createTensor([1, 50, 768], 'f32', 'out');
-        return (ctx) => patchEmbed(ctx, { pixels, weight, out, outRowOffset: 1, label: 'bench' });
+        return (ctx) => patchEmbed(ctx, { pixels, weight, out, outRowOffset: 1, label: 'bench', kernel: 'tiled' });
       },
     });
     cases.push({
-      kernel: 'im2col + matmul',
-      shape: '224×224, P32 → 768 (ViT-B/32; the CPU-adapter path)',
+      kernel: 'patch_embed (im2col)',
+      shape: '224×224, P32 → 768 (ViT-B/32; im2col + matmul)',
       dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
       flops: 2 * 49 * 3072 * 768,
       bytes: bytesFor(dtype, 768 * 3072) + 4 * (2 * 3 * 224 * 224 + 50 * 768),
       setup(gpu) {
         const pixels = filled(gpu, [1, 3, 224, 224], 'f32', 'pixels');
-        const weight = filled(gpu, [768, 3072], dtype, 'conv1');
+        const weight = filled(gpu, [768, 3, 32, 32], dtype, 'conv1');
         const patches = gpu.createTensor([1, 49, 3072], 'f32', 'patches');
         const out = gpu.createTensor([1, 50, 768], 'f32', 'out');
-        return (ctx) => {
-          im2col(ctx, { pixels, out: patches, patch: 32, label: 'bench' });
-          matmul(ctx, { x: patches, w: weight, y: out, M: 49, yOffset: 768, label: 'bench' });
-        };
+        return (ctx) => patchEmbed(ctx, { pixels, weight, out, outRowOffset: 1, patches, label: 'bench', kernel: 'im2col' });
       },
     });
   }

@@ -81,7 +81,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<GpuDe
   const requiredFeatures: GPUFeatureName[] = [];
   if (hasF16) requiredFeatures.push('shader-f16');
   if (hasTimestampQuery) requiredFeatures.push('timestamp-query');
-  // Subgroup operations let the CPU-adapter matmul share rows between lanes (src/kernels/matmul-cpu.ts).
+  // Subgroup operations let the CPU-adapter matmul share rows between lanes (src/kernels/matmul/cpu.ts).
   if (adapter.features.has('subgroups' as GPUFeatureName)) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return { device, adapter: summarizeAdapter(adapter), limits: device.limits, hasF16, hasTimestampQuery };

@@ -1,6 +1,7 @@
 // The GPU core: one device, its pipelines, its buffers and the recorder that turns a forward pass
 // into one submit. Everything the kernels and the model need from WebGPU goes through here.
 import { DeviceLostError, GpuError } from '../errors';
+import { adapterFacts, type AdapterFacts } from './adapter';
 import { describeAdapter, type GpuDeviceInfo } from './device';
 import { PipelineCache } from './pipelines';
 import type { ShaderLibrary } from './shader-library';
@@ -13,6 +14,8 @@ type Purpose = keyof GpuStats['bytes'];
 export class Gpu {
   readonly device: GPUDevice;
   readonly info: GpuDeviceInfo;
+  /** What the adapter is and can do, decided once (kernels pick their variants from these). */
+  readonly facts: AdapterFacts;
   readonly stats: GpuStats = newStats();
   readonly pipelines: PipelineCache;
   /** Bind groups by (layout, uniform slot, bound ranges); a pass recorded twice reuses them all. */
@@ -28,6 +31,7 @@ export class Gpu {
   constructor(info: GpuDeviceInfo, shaders: ShaderLibrary) {
     this.info = info;
     this.device = info.device;
+    this.facts = adapterFacts(info);
     this.pipelines = new PipelineCache(this.device, shaders, this.stats);
     void this.device.lost.then((lost) => {
       this.lostInfo = lost;

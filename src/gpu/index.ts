@@ -1,10 +1,11 @@
 export { acquireDevice, describeAdapter, type AcquireOptions, type AdapterSummary, type GpuDeviceInfo } from './device';
+export { adapterFacts, isCpuAdapter, type AdapterFacts } from './adapter';
 export { Gpu } from './gpu';
 export { Arena, WeightStore } from './buffers';
 export { Recorder, type DispatchStep } from './recorder';
-export { PipelineCache, pipelineKey, type BindingKind, type PipelineSpec } from './pipelines';
+export { bindingsFor, PipelineCache, pipelineKey, read, readValues, write, type BindingDecl, type BindingKind, type PipelineSpec } from './pipelines';
 export { defineUniforms, type UniformLayout } from './uniforms';
-export { preprocessWgsl, type ShaderDefines } from './wgsl';
+export { preprocessWgsl, type IncludeResolver, type ShaderDefines } from './wgsl';
 export { libraryFromRecord, type ShaderLibrary } from './shader-library';
 export { bytesFor, expectDtype, expectShape, numel, reshape, type DType, type Tensor } from './tensor';
 export type { GpuStats } from './stats';

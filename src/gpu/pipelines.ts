@@ -1,19 +1,59 @@
-// Compute pipelines, created from shaders/*.wgsl with explicit bind group layouts, cached by a structured key.
+// Compute pipelines, created from shaders/**/*.wgsl with explicit bind group layouts, cached by a structured key.
+// A spec declares the uniform struct and every storage binding (name, access, element type); the WGSL
+// declarations (`@group(0) @binding(n) var<…>`) are generated from it and prepended to the shader, and
+// dispatches name their tensors, so binding order can never drift between WGSL and TypeScript.
 import { preprocessWgsl, type ShaderDefines } from './wgsl';
 import type { ShaderLibrary } from './shader-library';
 import type { GpuStats } from './stats';
+import type { DType, Tensor } from './tensor';
+import type { UniformFields, UniformLayout } from './uniforms';
 
-/** How a kernel uses each binding, in @binding order (all in @group(0)). */
+/** How a kernel uses each binding (all in @group(0); the uniform struct, when there is one, is binding 0). */
 export type BindingKind = 'uniform' | 'read' | 'write';
+
+/** One storage binding: `var<storage, read|read_write> name: array<type>`. */
+export interface BindingDecl {
+  readonly name: string;
+  readonly access: 'read' | 'write';
+  /** WGSL element type of the array: 'f32', 'u32', 'vec4<f32>', 'vec2<u32>'. */
+  readonly type: string;
+  /**
+   * Also generate `fn <name>_at(i: u32) -> f32`, element i of a tensor of this dtype (f16x2: pairs of
+   * fp16 packed in u32 words, element 2j in the low half).
+   */
+  readonly at?: 'f32' | 'f16x2';
+}
+
+/** A read-only binding of `type` elements. */
+export function read(name: string, type = 'f32'): BindingDecl {
+  return { name, access: 'read', type };
+}
+
+/** A read-write binding of `type` elements. */
+export function write(name: string, type = 'f32'): BindingDecl {
+  return { name, access: 'write', type };
+}
+
+/** A read-only f32 or f16x2 tensor read element by element through the generated `<name>_at(i)`. */
+export function readValues(name: string, dtype: DType): BindingDecl {
+  if (dtype !== 'f32' && dtype !== 'f16x2') throw new Error(`readValues ${name}: ${dtype} is not f32 or f16x2`);
+  return { name, access: 'read', type: dtype === 'f16x2' ? 'u32' : 'f32', at: dtype };
+}
 
 /** Everything that changes a shader's code. Per-call sizes go in uniforms, never here. */
 export interface PipelineSpec {
+  /** shaders/<shader>.wgsl, e.g. 'matmul/tiled'. */
   readonly shader: string;
   readonly entryPoint?: string;
   readonly defines?: ShaderDefines;
   /** WGSL `override` constants. */
   readonly constants?: Readonly<Record<string, number>>;
-  readonly bindings: readonly BindingKind[];
+  /** The uniform struct, declared as `struct Params` and bound as `params` at binding 0. */
+  readonly uniforms?: UniformLayout<UniformFields>;
+  /** Storage bindings in binding order (after the uniforms). */
+  readonly bindings: readonly BindingDecl[];
+  /** WGSL extensions the shader needs ('f16', 'subgroups'). */
+  readonly enables?: readonly string[];
 }
 
 export interface CachedPipeline {
@@ -22,11 +62,59 @@ export interface CachedPipeline {
   readonly layout: GPUBindGroupLayout;
 }
 
+/** The bind group layout's entries of a spec, in binding order. */
+export function bindingKinds(spec: PipelineSpec): BindingKind[] {
+  return [...(spec.uniforms ? ['uniform' as const] : []), ...spec.bindings.map((b) => b.access)];
+}
+
 /** Canonical JSON of a spec: keys sorted, so equal specs give equal keys. */
 export function pipelineKey(spec: PipelineSpec): string {
   const sorted = (o: Readonly<Record<string, unknown>> | undefined): [string, unknown][] =>
     Object.entries(o ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([spec.shader, spec.entryPoint ?? 'main', sorted(spec.defines), sorted(spec.constants), spec.bindings]);
+  return JSON.stringify([
+    spec.shader,
+    spec.entryPoint ?? 'main',
+    sorted(spec.defines),
+    sorted(spec.constants),
+    spec.uniforms ? Object.entries(spec.uniforms.fields) : null,
+    spec.bindings.map((b) => [b.name, b.access, b.type, b.at ?? '']),
+    spec.enables ?? [],
+  ]);
+}
+
+/** The generated head of a shader: enable directives, the uniform struct and every binding's declaration. */
+export function bindingDeclarations(spec: PipelineSpec): string {
+  const lines = (spec.enables ?? []).map((e) => `enable ${e};`);
+  lines.push(`// Bindings generated from the pipeline spec of ${spec.shader}.`);
+  let binding = 0;
+  if (spec.uniforms) {
+    lines.push(spec.uniforms.wgsl('Params'), `@group(0) @binding(${binding++}) var<uniform> params: Params;`);
+  }
+  for (const b of spec.bindings) {
+    const access = b.access === 'read' ? 'read' : 'read_write';
+    lines.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
+  }
+  for (const b of spec.bindings) {
+    if (b.at === 'f16x2') lines.push(`fn ${b.name}_at(i: u32) -> f32 { return unpack2x16float(${b.name}[i >> 1u])[i & 1u]; }`);
+    else if (b.at === 'f32') lines.push(`fn ${b.name}_at(i: u32) -> f32 { return ${b.name}[i]; }`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The tensors of a dispatch in the spec's binding order, by name. Every declared binding must be given
+ * exactly once; a tensor bound read-write must not also be bound elsewhere (WebGPU forbids it).
+ */
+export function bindingsFor(spec: PipelineSpec, tensors: Readonly<Record<string, Tensor | undefined>>): Tensor[] {
+  const names = new Set(spec.bindings.map((b) => b.name));
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t !== undefined && !names.has(name)) throw new Error(`[${spec.shader}] no binding named ${name}`);
+  }
+  return spec.bindings.map((b) => {
+    const t = tensors[b.name];
+    if (!t) throw new Error(`[${spec.shader}] binding ${b.name} was not given a tensor`);
+    return t;
+  });
 }
 
 /**
@@ -120,13 +208,14 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
-  /** The preprocessed WGSL of a spec (for error messages and tests). */
+  /** The complete WGSL of a spec: generated declarations, then the preprocessed shader (for error messages and tests). */
   code(spec: PipelineSpec): string {
-    return preprocessWgsl(this.shaders.source(spec.shader), spec.defines ?? {}, `${spec.shader}.wgsl`);
+    const body = preprocessWgsl(this.shaders.source(spec.shader), spec.defines ?? {}, spec.shader, (name) => this.shaders.source(name));
+    return `${bindingDeclarations(spec)}\n${body}`;
   }
 
   private describe(spec: PipelineSpec, key: string): { descriptor: GPUComputePipelineDescriptor; layout: GPUBindGroupLayout } {
-    const layout = this.bindGroupLayout(spec.bindings);
+    const layout = this.bindGroupLayout(bindingKinds(spec));
     const module = this.device.createShaderModule({ label: spec.shader, code: this.code(spec) });
     const compute: GPUProgrammableStage = { module, entryPoint: spec.entryPoint ?? 'main' };
     if (spec.constants) compute.constants = { ...spec.constants };

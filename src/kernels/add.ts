@@ -1,7 +1,7 @@
 // out = a + b, b broadcast over a's leading dimensions (b's length must divide a's). `a` may be `out`.
 import { ShapeError } from '../errors';
 import { defineUniforms } from '../gpu/uniforms';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, cachedSpecs, read, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { grid1d, sameRange, type KernelContext } from './common';
 
@@ -10,8 +10,9 @@ const Params = defineUniforms({ length: 'u32', bLength: 'u32' });
 export const addSpec = cachedSpecs(function addSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'add',
-    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
-    bindings: inPlace ? ['uniform', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
+    defines: { IN_PLACE: inPlace },
+    uniforms: Params,
+    bindings: inPlace ? [read('b'), write('out')] : [read('a'), read('b'), write('out')],
   };
 });
 
@@ -29,11 +30,12 @@ export function add({ gpu, rec }: KernelContext, { a, b, out, label }: AddArgs):
   if (numel(out.shape) !== length) throw new ShapeError(`add ${label}: out [${out.shape}] differs from a [${a.shape}]`);
   if (bLength === 0 || length % bLength !== 0) throw new ShapeError(`add ${label}: b [${b.shape}] does not broadcast over a [${a.shape}]`);
   const inPlace = sameRange(a, out);
+  const pipeline = addSpec(inPlace);
   rec.dispatch({
     label,
-    pipeline: addSpec(inPlace),
+    pipeline,
     uniforms: { layout: Params, values: { length, bLength } },
-    bindings: inPlace ? [b, out] : [a, b, out],
+    bindings: bindingsFor(pipeline, { a: inPlace ? undefined : a, b, out }),
     workgroups: grid1d(Math.ceil(length / 256), gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: out,
   });

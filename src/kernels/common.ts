@@ -18,10 +18,6 @@ export interface KernelContext {
   readonly f16Math?: boolean;
 }
 
-export function elementsOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /** True when two tensors are the same bytes (then they must be bound once, read-write). */
 export function sameRange(a: Tensor, b: Tensor): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset;

@@ -3,7 +3,7 @@
 // Out-of-range ids give zero rows on the GPU (never an out-of-bounds read); check ids on the host
 // with `assertIdsInRange` wherever they are known there.
 import { ShapeError, TokenIdError } from '../errors';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, cachedSpecs, read, readValues, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, type KernelContext } from './common';
@@ -32,15 +32,9 @@ export const embeddingSpec = cachedSpecs(function embeddingSpec({ f16Table, f16P
   const pos = f16Pos !== undefined;
   return {
     shader: 'embedding',
-    defines: {
-      PARAMS: Params.wgsl('Params'),
-      TABLE_F16: f16Table,
-      TABLE_TYPE: f16Table ? 'u32' : 'f32',
-      POS: pos,
-      POS_F16: Boolean(f16Pos),
-      POS_TYPE: f16Pos ? 'u32' : 'f32',
-    },
-    bindings: pos ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
+    defines: { POS: pos },
+    uniforms: Params,
+    bindings: [read('ids', 'u32'), readValues('table', f16Table ? 'f16x2' : 'f32'), ...(pos ? [readValues('pos', f16Pos ? 'f16x2' : 'f32')] : []), write('out')],
   };
 });
 
@@ -93,11 +87,12 @@ export function embedding({ gpu, rec }: KernelContext, args: EmbeddingArgs): voi
   }
   const total = batch * rows * D;
   if (total === 0) return;
+  const pipeline = embeddingSpec({ f16Table: table.dtype === 'f16x2', f16Pos: pos ? pos.dtype === 'f16x2' : undefined });
   rec.dispatch({
     label,
-    pipeline: embeddingSpec({ f16Table: table.dtype === 'f16x2', f16Pos: pos ? pos.dtype === 'f16x2' : undefined }),
+    pipeline,
     uniforms: { layout: Params, values: { total, rows, D, vocab, idsOffset, idsBatchStride, outRows, outRowOffset, posOffset } },
-    bindings: pos ? [ids, table, pos, out] : [ids, table, out],
+    bindings: bindingsFor(pipeline, { ids, table, pos, out }),
     workgroups: grid1d(Math.ceil(total / WORKGROUP_SIZE), gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: out,
   });

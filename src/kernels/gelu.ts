@@ -1,10 +1,9 @@
 // y = GELU(x), exact (erf) form, elementwise. `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, cachedSpecs, read, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
-import { GELU_WGSL } from './gelu-wgsl';
 
 const WORKGROUP_SIZE = 256; // shaders/gelu.wgsl @workgroup_size
 
@@ -13,8 +12,9 @@ const Params = defineUniforms({ length: 'u32' });
 export const geluSpec = cachedSpecs(function geluSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'gelu',
-    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace, GELU_FNS: GELU_WGSL },
-    bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
+    defines: { IN_PLACE: inPlace },
+    uniforms: Params,
+    bindings: inPlace ? [write('y')] : [read('x'), write('y')],
   };
 });
 
@@ -31,11 +31,12 @@ export function gelu({ gpu, rec }: KernelContext, { x, y, label }: GeluArgs): vo
   if (numel(y.shape) !== length) throw new ShapeError(`gelu ${label}: y [${y.shape}] differs from x [${x.shape}]`);
   const inPlace = sameRange(x, y);
   if (length === 0) return;
+  const pipeline = geluSpec(inPlace);
   rec.dispatch({
     label,
-    pipeline: geluSpec(inPlace),
+    pipeline,
     uniforms: { layout: Params, values: { length } },
-    bindings: inPlace ? [y] : [x, y],
+    bindings: bindingsFor(pipeline, { x: inPlace ? undefined : x, y }),
     workgroups: grid1d(Math.ceil(length / WORKGROUP_SIZE), gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });

@@ -1,7 +1,7 @@
 // Rows scaled to unit Euclidean length, as torch.nn.functional.normalize (norm clamped at 1e-12):
 // the image and text embeddings before cosine similarity. `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, cachedSpecs, read, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
@@ -11,8 +11,9 @@ const Params = defineUniforms({ rows: 'u32', D: 'u32' });
 export const l2NormalizeSpec = cachedSpecs(function l2NormalizeSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'l2norm',
-    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
-    bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
+    defines: { IN_PLACE: inPlace },
+    uniforms: Params,
+    bindings: inPlace ? [write('y')] : [read('x'), write('y')],
   };
 });
 
@@ -34,11 +35,12 @@ export function l2Normalize({ gpu, rec }: KernelContext, { x, y, label }: L2Norm
   const rows = numel(x.shape) / D;
   if (rows === 0) return;
   const inPlace = sameRange(x, y);
+  const pipeline = l2NormalizeSpec(inPlace);
   rec.dispatch({
     label,
-    pipeline: l2NormalizeSpec(inPlace),
+    pipeline,
     uniforms: { layout: Params, values: { rows, D } },
-    bindings: inPlace ? [y] : [x, y],
+    bindings: bindingsFor(pipeline, { x: inPlace ? undefined : x, y }),
     workgroups: grid1d(rows, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });

@@ -1,7 +1,7 @@
 // Softmax over the last dimension (rows of any width: zero-shot probabilities, the vocabulary).
 // `x` may be `y` (in place).
 import { ShapeError } from '../errors';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, cachedSpecs, read, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, sameRange, type KernelContext } from './common';
@@ -11,8 +11,9 @@ const Params = defineUniforms({ rows: 'u32', N: 'u32' });
 export const softmaxSpec = cachedSpecs(function softmaxSpec(inPlace: boolean): PipelineSpec {
   return {
     shader: 'softmax',
-    defines: { PARAMS: Params.wgsl('Params'), IN_PLACE: inPlace },
-    bindings: inPlace ? ['uniform', 'write'] : ['uniform', 'read', 'write'],
+    defines: { IN_PLACE: inPlace },
+    uniforms: Params,
+    bindings: inPlace ? [write('y')] : [read('x'), write('y')],
   };
 });
 
@@ -34,11 +35,12 @@ export function softmax({ gpu, rec }: KernelContext, { x, y, label }: SoftmaxArg
   const rows = numel(x.shape) / N;
   if (rows === 0) return;
   const inPlace = sameRange(x, y);
+  const pipeline = softmaxSpec(inPlace);
   rec.dispatch({
     label,
-    pipeline: softmaxSpec(inPlace),
+    pipeline,
     uniforms: { layout: Params, values: { rows, N } },
-    bindings: inPlace ? [y] : [x, y],
+    bindings: bindingsFor(pipeline, { x: inPlace ? undefined : x, y }),
     workgroups: grid1d(rows, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });

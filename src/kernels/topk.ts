@@ -1,7 +1,7 @@
 // Top-k over the last dimension (greedy decoding's argmax is k = 1, top-k sampling k ≤ 32), with an
 // optional blocked token id (the end token before the minimum caption length).
 import { ShapeError } from '../errors';
-import type { PipelineSpec } from '../gpu/pipelines';
+import { bindingsFor, read, write, type PipelineSpec } from '../gpu/pipelines';
 import { expectDtype, numel, type Tensor } from '../gpu/tensor';
 import { defineUniforms } from '../gpu/uniforms';
 import { grid1d, type KernelContext } from './common';
@@ -15,8 +15,8 @@ const Params = defineUniforms({ rows: 'u32', N: 'u32', rowStride: 'u32', rowOffs
 
 export const topKSpec: PipelineSpec = {
   shader: 'topk',
-  defines: { PARAMS: Params.wgsl('Params') },
-  bindings: ['uniform', 'read', 'write', 'write'],
+  uniforms: Params,
+  bindings: [read('x'), write('indices', 'u32'), write('values')],
 };
 
 export interface TopKArgs {
@@ -60,7 +60,7 @@ export function topK({ gpu, rec }: KernelContext, args: TopKArgs): void {
       layout: Params,
       values: { rows: B, N, rowStride: L * N, rowOffset: position * N, k, blockId: blocked ? args.blockId! : NO_BLOCK },
     },
-    bindings: [x, indices, values],
+    bindings: bindingsFor(topKSpec, { x, indices, values }),
     workgroups: grid1d(B, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: indices,
   });

@@ -1,15 +1,13 @@
 // The vision tower (visual.*): patches → transformer → attentional pooler → ln_post.
 // Output: the image embedding (row 0 @ proj) and the image tokens (rows 1..Q−1) the decoder attends to.
-import { reshape, type Tensor } from '../gpu/tensor';
+import type { Tensor } from '../gpu/tensor';
 import { add } from '../kernels/add';
-import { im2col } from '../kernels/im2col';
-import { isCpuAdapter } from '../kernels/matmul-cpu';
 import { attention } from '../kernels/attention';
 import { embedding } from '../kernels/embedding';
 import { l2Normalize } from '../kernels/l2norm';
 import { layerNorm } from '../kernels/layernorm';
 import { matmul } from '../kernels/matmul';
-import { patchEmbed } from '../kernels/patch-embed';
+import { patchEmbed, patchEmbedScratch } from '../kernels/patch-embed';
 import { residualBlock, type Ctx } from './blocks';
 import type { CocaConfig } from './config';
 import { POOL_BIAS } from './weights';
@@ -43,18 +41,10 @@ export function recordVision(ctx: Ctx, config: CocaConfig, pixels: Tensor, batch
   const Q = v.poolerQueries;
   const x = arena.tensor('vis.x', [batch, L, W]);
 
-  // x[:, 1:, :] = conv1(pixels): the tiled patch kernel on GPUs; on CPU adapters, patches as rows and a
-  // matmul, whose CPU kernel is far faster there.
-  const conv = w.get('visual.conv1.weight');
-  if (isCpuAdapter(ctx.gpu.info)) {
-    const K = 3 * v.patchSize * v.patchSize;
-    const patches = arena.tensor('vis.patches', [batch, L - 1, K]);
-    im2col(ctx, { pixels, out: patches, patch: v.patchSize, label: 'vision.im2col' });
-    // patches [B·N, 3·P·P] · conv1ᵀ → rows 1.. of every image in x
-    matmul(ctx, { x: patches, w: reshape(conv, [W, K]), y: x, M: L - 1, batch, yOffset: W, yRowStride: W, yBatchStride: L * W, label: 'vision.patch_embeds' });
-  } else {
-    patchEmbed(ctx, { pixels, weight: conv, out: x, outRowOffset: 1, label: 'vision.patch_embeds' });
-  }
+  // x[:, 1:, :] = conv1(pixels) (on CPU adapters through patch rows in scratch, then a matmul)
+  const scratch = patchEmbedScratch(ctx.gpu, batch, L - 1, 3 * v.patchSize * v.patchSize);
+  const patches = scratch ? arena.tensor('vis.patches', scratch) : undefined;
+  patchEmbed(ctx, { pixels, weight: w.get('visual.conv1.weight'), out: x, outRowOffset: 1, patches, label: 'vision.patch_embeds' });
   // x[:, 0, :] = class_embedding; then x += positional_embedding (every row, as OpenCLIP adds it)
   const zeros = arena.tensor('vis.zero_ids', [batch], 'u32');
   embedding(ctx, { table: w.get('visual.class_embedding'), ids: zeros, out: x, rows: 1, batch, idsBatchStride: 1, outRowOffset: 0, outRows: L, label: 'visual.class_embedding' });

@@ -7,60 +7,10 @@
 //   RESIDUAL  s = x + r, and the sum is written back into x (x bound read_write): the pre-norm block's
 //             residual add fused into the next LayerNorm. r has x's layout.
 //   IN_PLACE  y is x (bound once, read_write): each row is normalized where it is.
-//   F16_PARAMS γ and β are fp16 pairs packed in u32 words.
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-#if RESIDUAL
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
-@group(0) @binding(2) var<storage, read> r: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
-@group(0) @binding(4) var<storage, read> beta: array<{{PARAM_TYPE}}>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-#else
-#if IN_PLACE
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
-#else
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#endif
-@group(0) @binding(2) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
-@group(0) @binding(3) var<storage, read> beta: array<{{PARAM_TYPE}}>;
-#if !IN_PLACE
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#endif
-#endif
-
+// Bindings (generated from src/kernels/layernorm/gpu.ts): params, x (read-write with RESIDUAL or IN_PLACE),
+// r (RESIDUAL), gamma and beta (read through gamma_at / beta_at), y (unless IN_PLACE).
 override WG: u32 = 256u; // a power of two (the tree reduction halves it)
-
-var<workgroup> partial: array<f32, WG>;
-
-fn gamma_at(i: u32) -> f32 {
-#if F16_PARAMS
-  return unpack2x16float(gamma[i >> 1u])[i & 1u];
-#else
-  return gamma[i];
-#endif
-}
-
-fn beta_at(i: u32) -> f32 {
-#if F16_PARAMS
-  return unpack2x16float(beta[i >> 1u])[i & 1u];
-#else
-  return beta[i];
-#endif
-}
-
-// Sum of every thread's `value`; all threads get the result. Uniform control flow required.
-fn workgroup_sum(tid: u32, value: f32) -> f32 {
-  partial[tid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier(); // partial is reused by the next reduction
-  return total;
-}
+#include lib/reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) tid: u32) {

@@ -1,84 +1,27 @@
 // LayerNorm over the last dimension, optionally fused with the residual add before it
 // (x ← x + r; y = LN(x)), and optionally on a subset of rows (e.g. the text tower's class-token row).
-// Two kernels, chosen by the adapter (or forced with `kernel`): 'gpu' (layernorm.wgsl, one workgroup per
-// row with tree reductions) and 'cpu' (layernorm_cpu.wgsl, one invocation per row with no barriers), for
+// Two kernels, chosen by the adapter (or forced with `kernel`): 'gpu' (layernorm/gpu.wgsl, one workgroup per
+// row with tree reductions) and 'cpu' (layernorm/cpu.wgsl, one invocation per row with no barriers), for
 // adapters that run shaders on the CPU, where barriers and workgroup memory are emulated and costly.
-import { ShapeError } from '../errors';
-import type { Gpu } from '../gpu/gpu';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
-import { expectDtype, expectShape, numel, type Tensor } from '../gpu/tensor';
-import { defineUniforms } from '../gpu/uniforms';
-import { grid1d, sameRange, type KernelContext } from './common';
-import { isCpuAdapter } from './matmul-cpu';
+import { ShapeError } from '../../errors';
+import type { Gpu } from '../../gpu/gpu';
+import { bindingsFor } from '../../gpu/pipelines';
+import { expectDtype, expectShape, numel, type Tensor } from '../../gpu/tensor';
+import { grid1d, sameRange, type KernelContext } from '../common';
+import { CPU_ROWS_PER_GROUP, layerNormCpuSpec } from './cpu';
+import { layerNormGpuSpec } from './gpu';
+import { LayerNormParams } from './params';
 
 /** PyTorch's nn.LayerNorm default, and CoCa's. */
 export const LAYER_NORM_EPS = 1e-5;
 
-const Params = defineUniforms({
-  totalRows: 'u32',
-  rows: 'u32',
-  D: 'u32',
-  eps: 'f32',
-  xRows: 'u32',
-  xRowOffset: 'u32',
-  yRows: 'u32',
-  yRowOffset: 'u32',
-});
-
-/** Narrow rows (CoCa-tiny's 48–64) waste most of a 256-thread workgroup; wide rows want all of it. */
-function workgroupSizeFor(D: number): number {
-  return D <= 128 ? 64 : 256;
-}
-
-/**
- * Rows per workgroup of the CPU kernel: one SIMD batch of lanes (8 f32 on AVX2), so a few dozen rows
- * still make several workgroups to spread over the cores (16 and 64 measured no faster on llvmpipe).
- */
-const CPU_ROWS_PER_GROUP = 8;
-
-/** 'gpu': layernorm.wgsl; 'cpu': layernorm_cpu.wgsl (no workgroup memory, no barriers). */
+/** 'gpu': layernorm/gpu.wgsl; 'cpu': layernorm/cpu.wgsl (no workgroup memory, no barriers). */
 export type LayerNormKernel = 'gpu' | 'cpu';
 
-/** The kernel layerNorm() uses on this device when not told: CPU adapters get layernorm_cpu.wgsl. */
+/** The kernel layerNorm() uses on this device when not told: CPU adapters get layernorm/cpu.wgsl. */
 export function defaultLayerNormKernel(gpu: Gpu): LayerNormKernel {
-  return isCpuAdapter(gpu.info) ? 'cpu' : 'gpu';
+  return gpu.facts.cpu ? 'cpu' : 'gpu';
 }
-
-export interface LayerNormVariant {
-  residual: boolean;
-  inPlace: boolean;
-  f16Params: boolean;
-  /** Row width: picks the GPU kernel's workgroup size and whether the CPU kernel loads vec4s. */
-  D: number;
-  /** Default 'gpu'. */
-  kernel?: LayerNormKernel;
-}
-
-export const layerNormSpec = cachedSpecs(function layerNormSpec({ residual, inPlace, f16Params, D, kernel = 'gpu' }: LayerNormVariant): PipelineSpec {
-  const bindings: PipelineSpec['bindings'] = residual
-    ? ['uniform', 'write', 'read', 'read', 'read', 'write']
-    : inPlace
-      ? ['uniform', 'write', 'read', 'read']
-      : ['uniform', 'read', 'read', 'read', 'write'];
-  if (kernel === 'cpu') {
-    const vec4 = D % 4 === 0;
-    // vec4: γ/β as vec4s, or 4 fp16 values in a vec2<u32>; scalar: f32, or fp16 pairs in a u32.
-    const params = vec4 ? (f16Params ? 'vec2<u32>' : 'vec4<f32>') : f16Params ? 'u32' : 'f32';
-    return {
-      shader: 'layernorm_cpu',
-      defines: { PARAMS: Params.wgsl('Params'), VEC4: vec4, RESIDUAL: residual, IN_PLACE: inPlace, F16_PARAMS: f16Params, PARAM_TYPE: params },
-      constants: { WG: CPU_ROWS_PER_GROUP },
-      bindings,
-    };
-  }
-  const params = f16Params ? 'u32' : 'f32';
-  return {
-    shader: 'layernorm',
-    defines: { PARAMS: Params.wgsl('Params'), RESIDUAL: residual, IN_PLACE: inPlace, F16_PARAMS: f16Params, PARAM_TYPE: params },
-    constants: { WG: workgroupSizeFor(D) },
-    bindings,
-  };
-});
 
 export interface LayerNormArgs {
   /** [..., L, D] f32: the leading dimensions are batch items of L rows each (a 2-D [M, D] is one item). */
@@ -135,14 +78,16 @@ export function layerNorm({ gpu, rec }: KernelContext, args: LayerNormArgs): voi
   if (totalRows === 0) return;
   const kernel = args.kernel ?? defaultLayerNormKernel(gpu);
   const groups = kernel === 'cpu' ? Math.ceil(totalRows / CPU_ROWS_PER_GROUP) : totalRows;
+  const mode = { residual: residual !== undefined, inPlace };
+  const pipeline = (kernel === 'cpu' ? layerNormCpuSpec : layerNormGpuSpec)(mode, gamma.dtype === 'f16x2', D);
   rec.dispatch({
     label,
-    pipeline: layerNormSpec({ residual: residual !== undefined, inPlace, f16Params: gamma.dtype === 'f16x2', D, kernel }),
+    pipeline,
     uniforms: {
-      layout: Params,
+      layout: LayerNormParams,
       values: { totalRows, rows: count, D, eps: args.eps ?? LAYER_NORM_EPS, xRows: L, xRowOffset: offset, yRows, yRowOffset },
     },
-    bindings: residual ? [x, residual, gamma, beta, y] : inPlace ? [x, gamma, beta] : [x, gamma, beta, y],
+    bindings: bindingsFor(pipeline, { x, r: residual, gamma, beta, y: inPlace ? undefined : y }),
     workgroups: grid1d(groups, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });

@@ -7,22 +7,11 @@
 //   3. out[r, d] = Σ_j p[r, j]·v_j[d] / Σp, threads split (row, dim) and, for narrow heads, the keys.
 // q, k, v and aux are separate read-only bindings so a caller may pass the same tensor for all of them
 // (a fused qkv matmul output); every read goes through offset + batch·batchStride + row·rowStride.
-//
-// Mask modes (a uniform, so one pipeline serves all): a query's absolute position is queryPos0 + i.
-//   0 none
-//   1 causal: key j > position is blocked
-//   2 CoCa text-tower mask: causal, and the class-token row (position keys − 1) also blocks key j ≥ 1
-//     when token j − 1 is padding (0); tokens are u32 (or i32) in aux
-//   3 explicit additive f32 mask [queries, keys] in aux; values ≤ −1e30 (−∞ included) block the key
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> aux: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// Mask modes: lib/attention_mask.wgsl.
+// Bindings (generated from src/kernels/attention/gpu.ts): params, q, k, v, aux (u32), out.
+#include lib/attention_mask
 
-// Sizes fixed by src/kernels/attention.ts, pasted in as plain consts (not `override`: some browsers'
+// Sizes fixed by src/kernels/attention/gpu.ts, pasted in as plain consts (not `override`: some browsers'
 // compilers do not yet size workgroup arrays with override constants).
 /** Scores held per workgroup: rowsPerGroup × keys ≤ SCORE_CAPACITY (the host picks rowsPerGroup). */
 const SCORE_CAPACITY: u32 = {{SCORE_CAPACITY}}u;
@@ -31,13 +20,6 @@ const MAX_HEAD_DIM: u32 = {{MAX_HEAD_DIM}}u;
 /** Threads per workgroup: a power of two, a multiple of MAX_ROWS. */
 const WORKGROUP: u32 = {{WORKGROUP}}u;
 
-const MASK_CAUSAL: u32 = 1u;
-const MASK_COCA_CLS: u32 = 2u;
-const MASK_EXPLICIT: u32 = 3u;
-/** A blocked key's score: finite (WGSL may assume no infinities), below any real score. */
-const BLOCKED: f32 = -3.0e38;
-/** Explicit mask values at or below this block the key (−∞ and float32's most negative value do). */
-const BLOCKING_MASK: f32 = -1.0e30;
 /** Phase 3 sums p·v in chunks of this many keys, then sums the chunks: rounding grows with CHUNK + keys/CHUNK, not keys. */
 const CHUNK: u32 = 32u;
 
@@ -47,19 +29,6 @@ var<workgroup> reduction: array<f32, WORKGROUP>;
 var<workgroup> partials: array<f32, WORKGROUP>;
 var<workgroup> rowMax: array<f32, MAX_ROWS>;
 var<workgroup> rowInvSum: array<f32, MAX_ROWS>;
-
-fn isExplicitlyBlocked(bits: u32) -> bool {
-  // Checked on the bits too, in case the compiler assumes comparisons never see −∞.
-  return bits == 0xff800000u || bitcast<f32>(bits) <= BLOCKING_MASK;
-}
-
-/** The key count row `position` may attend to under the causal modes (keys beyond are blocked). */
-fn visibleKeys(position: u32) -> u32 {
-  if (params.maskMode == MASK_CAUSAL || params.maskMode == MASK_COCA_CLS) {
-    return min(params.keys, position + 1u);
-  }
-  return params.keys;
-}
 
 /** Tree-reduces reduction[] within each row's lane block; op 0 = max, 1 = sum. Call from uniform control flow. */
 fn reduceLanes(t: u32, lanes: u32, op: u32) {

@@ -1,42 +1,24 @@
 // LayerNorm over the last dimension D for CPU adapters (llvmpipe, SwiftShader): one invocation per row,
-// no workgroup memory, no barrier. Same contract as layernorm.wgsl:
+// no workgroup memory, no barrier. Same contract as layernorm/gpu.wgsl:
 //   y = (s − mean(s)) / sqrt(var(s) + eps) · γ + β,  s = x (+ r),  var biased (as PyTorch),
 // row r of the call being row (b·xRows + xRowOffset + i) of x and (b·yRows + yRowOffset + i) of y,
 // b = r / rows, i = r % rows.
 //
 // Why: a CPU driver runs a workgroup's invocations as SIMD lanes; workgroup memory and barriers are
-// emulated (a barrier is a coroutine switch of every lane group), so layernorm.wgsl's two tree
+// emulated (a barrier is a coroutine switch of every lane group), so layernorm/gpu.wgsl's two tree
 // reductions of log2(WG) barriers each cost far more than the arithmetic. Here each lane walks its own
 // row three times (mean, centred squares, output), in vec4s when D % 4 == 0 (VEC4: a quarter of the
 // loop iterations and index arithmetic). Measured on llvmpipe: 77×512 rows in ~0.1 ms, not 2–3 ms.
 // Sums are taken in blocks of BLOCK vectors, each block's sum added to the total, so rounding grows
 // with BLOCK + D / (4·BLOCK), not with D.
-// Defines: VEC4 (vector type V = vec4f, D a multiple of 4, every index below in vec4s), RESIDUAL,
-// IN_PLACE, F16_PARAMS (γ and β as fp16 pairs packed in u32 words), PARAM_TYPE (γ/β element type).
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
+// Defines: VEC4 (vector type V = vec4f, D a multiple of 4, every index below in vec4s; γ and β as vec4s,
+// or fp16 as vec2<u32>), RESIDUAL, IN_PLACE, F16_PARAMS (γ and β as fp16 pairs packed in u32 words).
+// Bindings (generated from src/kernels/layernorm/cpu.ts): params, x (read-write with RESIDUAL or IN_PLACE),
+// r (RESIDUAL), gamma and beta, y (unless IN_PLACE); x, r, y of element type V.
 #if VEC4
 alias V = vec4<f32>;
 #else
 alias V = f32;
-#endif
-#if RESIDUAL
-@group(0) @binding(1) var<storage, read_write> x: array<V>;
-@group(0) @binding(2) var<storage, read> r: array<V>;
-@group(0) @binding(3) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
-@group(0) @binding(4) var<storage, read> beta: array<{{PARAM_TYPE}}>;
-@group(0) @binding(5) var<storage, read_write> y: array<V>;
-#else
-#if IN_PLACE
-@group(0) @binding(1) var<storage, read_write> x: array<V>;
-#else
-@group(0) @binding(1) var<storage, read> x: array<V>;
-#endif
-@group(0) @binding(2) var<storage, read> gamma: array<{{PARAM_TYPE}}>;
-@group(0) @binding(3) var<storage, read> beta: array<{{PARAM_TYPE}}>;
-#if !IN_PLACE
-@group(0) @binding(4) var<storage, read_write> y: array<V>;
-#endif
 #endif
 
 /** Rows per workgroup (lanes). */
@@ -56,32 +38,29 @@ fn total(v: f32) -> f32 {
 }
 #endif
 
-// γ and β, vector e (elements WIDTH·e …).
-fn gamma_at(e: u32) -> V {
-#if F16_PARAMS
+// γ and β, vector e (elements WIDTH·e …). Scalar rows read them through the generated gamma_at / beta_at.
 #if VEC4
+fn gamma_vec(e: u32) -> V {
+#if F16_PARAMS
   let h = gamma[e];
   return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-#else
-  return unpack2x16float(gamma[e >> 1u])[e & 1u];
-#endif
 #else
   return gamma[e];
 #endif
 }
 
-fn beta_at(e: u32) -> V {
+fn beta_vec(e: u32) -> V {
 #if F16_PARAMS
-#if VEC4
   let h = beta[e];
   return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-#else
-  return unpack2x16float(beta[e >> 1u])[e & 1u];
-#endif
 #else
   return beta[e];
 #endif
 }
+#else
+fn gamma_vec(e: u32) -> V { return gamma_at(e); }
+fn beta_vec(e: u32) -> V { return beta_at(e); }
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -128,7 +107,7 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) group
   let invStd = inverseSqrt(squares / f32(D) + params.eps);
 
   for (var e = 0u; e < n; e++) {
-    let v = (x[xBase + e] - mean) * invStd * gamma_at(e) + beta_at(e);
+    let v = (x[xBase + e] - mean) * invStd * gamma_vec(e) + beta_vec(e);
 #if IN_PLACE
     x[xBase + e] = v;
 #else

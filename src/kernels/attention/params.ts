@@ -1,35 +1,16 @@
-// Fused multi-head attention: out = softmax(q·kᵀ/√dh + mask)·v for every (batch item, query row, head),
-// in one dispatch. q, k and v are read through (offset, row stride, batch stride), so they can come
-// straight from a fused qkv matmul output, from separate query and key/value tensors (cross-attention,
-// K/V shared across a batch with batch stride 0), or from a per-layer KV cache of which only the first
-// `keys` rows are valid. Every size and mask mode is a uniform: one pipeline serves all calls.
-// Two kernels, chosen by the adapter (or forced with `kernel`): 'gpu' (attention.wgsl, a workgroup per
-// group of query rows, phases joined by workgroup-memory reductions) and 'cpu' (attention_cpu.wgsl, lanes
-// that each run whole online softmaxes with no barriers, for adapters that run shaders on the CPU, where
-// barriers and workgroup memory are emulated and costly).
-import { ShapeError } from '../errors';
-import type { Gpu } from '../gpu/gpu';
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
-import { expectDtype, numel, type DType, type Tensor } from '../gpu/tensor';
-import { defineUniforms } from '../gpu/uniforms';
-import { grid1d, type KernelContext } from './common';
-import { isCpuAdapter } from './matmul-cpu';
+// What the attention variants share: the call's arguments, their checks, and the uniform struct.
+import { ShapeError } from '../../errors';
+import { expectDtype, numel, type DType, type Tensor } from '../../gpu/tensor';
+import { defineUniforms, type UniformValues } from '../../gpu/uniforms';
 
-/** Scores of one workgroup live in workgroup memory: rowsPerGroup × keys ≤ this (8 KiB of f32). */
-const SCORE_CAPACITY = 2048;
-/** Query rows per workgroup when the keys leave room: they share every K and V read. */
-const MAX_ROWS_PER_GROUP = 4;
-/**
- * Threads per workgroup (a power of two, a multiple of MAX_ROWS_PER_GROUP). On an H200 (Dawn, Vulkan)
- * 128 beat 64 by 1.2–1.5× on ViT and decoding shapes; 256, and 8 rows per group, gained nothing more.
- */
-const WORKGROUP_SIZE = 128;
-/** Longest key sequence one call accepts (one query row per workgroup then). */
+/** Scores of one GPU workgroup live in workgroup memory: rowsPerGroup × keys ≤ this (8 KiB of f32). */
+export const SCORE_CAPACITY = 2048;
+/** Longest key sequence one call accepts (one query row per GPU workgroup then). */
 export const ATTENTION_MAX_KEYS = SCORE_CAPACITY;
-/** Widest head; the query tile holds MAX_ROWS_PER_GROUP rows of it. */
+/** Widest head; the GPU kernel's query tile holds a few rows of it. */
 export const ATTENTION_MAX_HEAD_DIM = 128;
 
-const Params = defineUniforms({
+export const AttentionParams = defineUniforms({
   heads: 'u32',
   headDim: 'u32',
   queries: 'u32',
@@ -58,31 +39,8 @@ const Params = defineUniforms({
 
 export type AttentionMaskMode = 'none' | 'causal' | 'coca-cls' | 'explicit';
 
-/** 'gpu': attention.wgsl; 'cpu': attention_cpu.wgsl (no workgroup memory, no barriers). */
+/** 'gpu': attention/gpu.wgsl; 'cpu': attention/cpu.wgsl (no workgroup memory, no barriers). */
 export type AttentionKernel = 'gpu' | 'cpu';
-
-/** The kernel attention() uses on this device when not told: CPU adapters get attention_cpu.wgsl. */
-export function defaultAttentionKernel(gpu: Gpu): AttentionKernel {
-  return isCpuAdapter(gpu.info) ? 'cpu' : 'gpu';
-}
-
-/** Invocations per workgroup of the CPU kernel: one SIMD batch of lanes (8 f32 on AVX2). */
-const CPU_LANES = 8;
-/**
- * Query rows per lane and keys per step of the CPU kernel: each K/V load serves CPU_ROWS_PER_LANE rows,
- * each query/accumulator access CPU_KEY_BLOCK keys. On llvmpipe (2 cores), 2 × 4 ran the text tower's
- * attention 1.5× faster than 1 × 8 and as fast as 4 × 4, whose pipeline took twice as long to compile
- * (1.2 s against 0.5 s at head width 64: the compile time grows with the unrolled loads).
- */
-const CPU_ROWS_PER_LANE = 2;
-const CPU_KEY_BLOCK = 4;
-
-/**
- * How the CPU kernel's lanes split the work (its entry points): 'rows', CPU_LANES × CPU_ROWS_PER_LANE
- * query rows of one head per workgroup; 'heads', lanes take the heads of a row, one row each, for calls
- * with fewer rows than lanes (a decoding step), where 'rows' would leave most lanes idle.
- */
-export type CpuAttentionMapping = 'rows' | 'heads';
 
 /** The shader's maskMode values. */
 const MASK_MODE_IDS: Record<AttentionMaskMode, number> = { none: 0, causal: 1, 'coca-cls': 2, explicit: 3 };
@@ -143,34 +101,6 @@ export interface AttentionArgs {
   kernel?: AttentionKernel;
 }
 
-/** The one pipeline every attention call uses (to compile at load). */
-export const attentionSpec = cachedSpecs(function attentionSpec(): PipelineSpec {
-  return {
-    shader: 'attention',
-    defines: {
-      PARAMS: Params.wgsl('Params'),
-      SCORE_CAPACITY,
-      MAX_ROWS: MAX_ROWS_PER_GROUP,
-      MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM,
-      WORKGROUP: WORKGROUP_SIZE,
-    },
-    bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
-  };
-});
-
-/**
- * The CPU kernel's pipeline (two, to compile at load). `vec4`: q, k and v are read as vec4s (the head
- * width and every offset and stride of q, k and v are multiples of 4).
- */
-export const attentionCpuSpec = cachedSpecs(function attentionCpuSpec(vec4: boolean, mapping: CpuAttentionMapping): PipelineSpec {
-  return {
-    shader: 'attention_cpu',
-    entryPoint: mapping,
-    defines: { PARAMS: Params.wgsl('Params'), MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, LANES: CPU_LANES, VEC4: vec4, ROWS_PER_LANE: CPU_ROWS_PER_LANE, KEY_BLOCK: CPU_KEY_BLOCK },
-    bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
-  };
-});
-
 /** Largest value a u32 uniform (an index) may take. */
 const U32_MAX = 0xffffffff;
 
@@ -214,12 +144,22 @@ function place(what: string, t: Tensor, dtypes: readonly DType[], spec: { offset
   return { offset, rowStride, batchStride };
 }
 
-export function attention({ gpu, rec }: KernelContext, args: AttentionArgs): void {
+
+/** A checked call: the uniforms (all but the GPU kernel's rowsPerGroup) and the tensors to bind. */
+export interface ResolvedAttention {
+  values: Omit<UniformValues<typeof AttentionParams.fields>, 'rowsPerGroup'>;
+  /** aux: the mask's tensor, or q again when the mask reads none (the binding must hold something). */
+  tensors: { q: Tensor; k: Tensor; v: Tensor; aux: Tensor; out: Tensor };
+  /** q, k and v can be read as vec4s: the head width and every offset and stride are multiples of 4. */
+  vec4: boolean;
+}
+
+/** Checks a call against its tensors' extents and the kernels' limits (ShapeError otherwise). */
+export function resolveAttention(args: AttentionArgs, maxGroups: number): ResolvedAttention {
   const { heads, headDim, queries, keys, mask, label } = args;
   const what = `attention ${label}`;
   const batch = args.batch ?? 1;
   const queryPos0 = args.queryPos0 ?? 0;
-  const maxGroups = gpu.info.limits.maxComputeWorkgroupsPerDimension;
   expectCount(`${what}: heads`, heads, 1, maxGroups);
   expectCount(`${what}: headDim`, headDim, 1, ATTENTION_MAX_HEAD_DIM);
   expectCount(`${what}: keys`, keys, 1, ATTENTION_MAX_KEYS);
@@ -254,51 +194,33 @@ export function attention({ gpu, rec }: KernelContext, args: AttentionArgs): voi
     // WebGPU forbids one buffer bound writable and read-only in the same dispatch, whatever the ranges.
     throw new ShapeError(`${what}: out ${args.out.tensor.label} shares a GPU buffer with an input; attention cannot run in place`);
   }
-
-  const cpu = (args.kernel ?? defaultAttentionKernel(gpu)) === 'cpu';
-  const vec4 = headDim % 4 === 0 && [q, k, v].every((p) => p.offset % 4 === 0 && p.rowStride % 4 === 0 && p.batchStride % 4 === 0);
-  const rowsPerGroup = Math.min(MAX_ROWS_PER_GROUP, Math.floor(SCORE_CAPACITY / keys), queries);
-  const mapping: CpuAttentionMapping = queries >= CPU_LANES ? 'rows' : 'heads';
-  // 'heads': one invocation per output row of a head; out holds them all, so this is far below 2³².
-  const invocations = batch * queries * heads;
-  rec.dispatch({
-    label,
-    pipeline: cpu ? attentionCpuSpec(vec4, mapping) : attentionSpec(),
-    uniforms: {
-      layout: Params,
-      values: {
-        heads,
-        headDim,
-        queries,
-        keys,
-        queryPos0,
-        batch,
-        maskMode: MASK_MODE_IDS[mask],
-        rowsPerGroup,
-        scale: 1 / Math.sqrt(headDim),
-        qOffset: q.offset,
-        qRowStride: q.rowStride,
-        qBatchStride: q.batchStride,
-        kOffset: k.offset,
-        kRowStride: k.rowStride,
-        kBatchStride: k.batchStride,
-        vOffset: v.offset,
-        vRowStride: v.rowStride,
-        vBatchStride: v.batchStride,
-        outOffset: out.offset,
-        outRowStride: out.rowStride,
-        outBatchStride: out.batchStride,
-        auxOffset: auxPlace.offset,
-        auxRowStride: auxPlace.rowStride,
-        auxBatchStride: auxPlace.batchStride,
-      },
+  return {
+    values: {
+      heads,
+      headDim,
+      queries,
+      keys,
+      queryPos0,
+      batch,
+      maskMode: MASK_MODE_IDS[mask],
+      scale: 1 / Math.sqrt(headDim),
+      qOffset: q.offset,
+      qRowStride: q.rowStride,
+      qBatchStride: q.batchStride,
+      kOffset: k.offset,
+      kRowStride: k.rowStride,
+      kBatchStride: k.batchStride,
+      vOffset: v.offset,
+      vRowStride: v.rowStride,
+      vBatchStride: v.batchStride,
+      outOffset: out.offset,
+      outRowStride: out.rowStride,
+      outBatchStride: out.batchStride,
+      auxOffset: auxPlace.offset,
+      auxRowStride: auxPlace.rowStride,
+      auxBatchStride: auxPlace.batchStride,
     },
-    bindings: inputs.concat(args.out.tensor),
-    workgroups: !cpu
-      ? [Math.ceil(queries / rowsPerGroup), heads, batch]
-      : mapping === 'rows'
-        ? [Math.ceil(queries / (CPU_LANES * CPU_ROWS_PER_LANE)), heads, batch]
-        : grid1d(Math.ceil(invocations / CPU_LANES), maxGroups),
-    output: args.out.tensor,
-  });
+    tensors: { q: args.q.tensor, k: args.k.tensor, v: args.v.tensor, aux: inputs[3]!, out: args.out.tensor },
+    vec4: headDim % 4 === 0 && [q, k, v].every((p) => p.offset % 4 === 0 && p.rowStride % 4 === 0 && p.batchStride % 4 === 0),
+  };
 }

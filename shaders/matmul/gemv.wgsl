@@ -2,25 +2,9 @@
 // Bound by reading W, so each weight is read once for all rows: a workgroup owns 8 output columns,
 // 32 threads share each column's K (neighbouring threads read neighbouring words), partial sums meet
 // in workgroup memory. fp16 weights are read as pairs when the row starts on a word boundary.
-#if F16_MATH
-enable f16;
-#endif
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if F16_WEIGHTS
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-#else
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-#endif
-#if BIAS
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-#endif
-
-{{GELU_FNS}}
+// Bindings (generated from src/kernels/matmul/gemv.ts): params, x, w (w_at reads one weight), bias, y.
+// Defines: F16_WEIGHTS, BIAS, GELU, ACCUMULATE (lib/matmul_epilogue), F16_MATH (products in f16).
+#include lib/matmul_epilogue
 
 const MAX_ROWS = 8u;
 const COLUMNS = 8u;
@@ -69,7 +53,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
     } else {
       for (var k = lane; k < params.K; k += LANES) {
         let i = rowStart + k;
-        let wv = unpack2x16float(w[i >> 1u])[i & 1u];
+        let wv = w_at(i);
         for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
       }
     }
@@ -96,18 +80,6 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   }
   if (n < params.N && lane < rows) {
     let r = lane;
-    var v = partial[(column * LANES) * MAX_ROWS + r];
-#if BIAS
-    v += bias[params.biasOffset + n];
-#endif
-#if GELU
-    v = gelu_exact(v);
-#endif
-    let at = params.yOffset + r * params.yRowStride + n;
-#if ACCUMULATE
-    y[at] = y[at] + v;
-#else
-    y[at] = v;
-#endif
+    store_output(partial[(column * LANES) * MAX_ROWS + r], n, params.yOffset + r * params.yRowStride + n);
   }
 }

@@ -3,20 +3,11 @@
 // with k = (c·P + dy)·P + dx over K = C·P·P (3072 for ViT-B/32), and patches n row-major over the
 // (H/P)×(W/P) grid. The im2col is never materialized: each K-tile of pixels is gathered straight into
 // workgroup memory. Tile: 32 patches × 64 output channels × 16 k; each of 256 threads owns 2×4 outputs.
-// Defines:
-//   F16_WEIGHTS  weight is fp16 pairs packed in u32 words (element 2i in the low half)
-//   POS          add a positional table row outRowOffset + n (the vision tower's, class token at row 0)
-//   POS_F16      that table is fp16 pairs
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> pixels: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<{{WEIGHT_TYPE}}>;
-#if POS
-@group(0) @binding(3) var<storage, read> pos: array<{{POS_TYPE}}>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-#endif
+// Defines: POS, add a positional table row outRowOffset + n (the vision tower's, class token at row 0).
+// Weights and positions are f32 or fp16 pairs (the spec's choice, hidden behind weight_at and pos_at).
+// Bindings (generated from src/kernels/patch-embed/tiled.ts): params, pixels, weight (read through
+// weight_at), pos (with POS; pos_at), out.
+#include lib/positions
 
 const TILE_M = 32u; // patches
 const TILE_N = 64u; // output channels
@@ -26,24 +17,6 @@ const COLS_PER_THREAD = 4u; // TILE_N / 16
 
 var<workgroup> tileA: array<array<f32, TILE_M>, TILE_K>; // [k][patch]
 var<workgroup> tileB: array<array<f32, TILE_N>, TILE_K>; // [k][channel]
-
-fn weight_at(i: u32) -> f32 {
-#if F16_WEIGHTS
-  return unpack2x16float(weight[i >> 1u])[i & 1u];
-#else
-  return weight[i];
-#endif
-}
-
-#if POS
-fn pos_at(i: u32) -> f32 {
-#if POS_F16
-  return unpack2x16float(pos[i >> 1u])[i & 1u];
-#else
-  return pos[i];
-#endif
-}
-#endif
 
 // Offset of patch m's top-left pixel in `pixels` (m = b·patches + n).
 fn patch_origin(m: u32) -> u32 {
@@ -113,11 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var j = 0u; j < COLS_PER_THREAD; j++) {
       let o = nBase + lid.x + 16u * j;
       if (o >= Wd) { continue; }
-      var v = acc[i][j];
-#if POS
-      v += pos_at(row * Wd + o);
-#endif
-      out[(b * params.outRows + row) * Wd + o] = v;
+      out[(b * params.outRows + row) * Wd + o] = with_position(acc[i][j], row, o, Wd);
     }
   }
 }

@@ -1,10 +1,10 @@
-// Fused multi-head attention for CPU adapters (llvmpipe, SwiftShader), same contract as attention.wgsl:
+// Fused multi-head attention for CPU adapters (llvmpipe, SwiftShader), same contract as attention/gpu.wgsl:
 //   out[b, i, h·dh + d] = Σ_j softmax_j(q_i·k_j·scale + mask(i, j)) · v_j[h·dh + d]
 // with the same strided q, k, v, out and aux and the same mask modes (a uniform). No workgroup memory,
 // no barrier: each lane runs whole softmaxes on its own.
 //
 // Why: a CPU driver runs a workgroup's invocations as SIMD lanes; workgroup memory and barriers are
-// emulated (a barrier is a coroutine switch of every lane group), and attention.wgsl's phases are joined
+// emulated (a barrier is a coroutine switch of every lane group), and attention/gpu.wgsl's phases are joined
 // by a dozen barriers and tree reductions. What costs here is memory access whose address varies by
 // lane, which is every access indexed by a loop counter: the driver loads it element by element, lane by
 // lane, with a bounds check each (storage) or as a gather (private arrays). So the loops are arranged
@@ -23,45 +23,14 @@
 // lanes, e.g. a decoding step: lanes take the heads of a row, one row each).
 // Defines: MAX_HEAD_DIM, LANES, ROWS_PER_LANE (R), KEY_BLOCK (B), VEC4 (q, k, v bound as vec4 arrays:
 // the head width and every offset and stride of q, k and v are multiples of 4; otherwise scalars).
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-#if VEC4
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-#else
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-#endif
-@group(0) @binding(4) var<storage, read> aux: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// Bindings (generated from src/kernels/attention/cpu.ts): params, q, k, v (vec4s with VEC4, else f32),
+// aux (u32), out. Mask modes: lib/attention_mask.wgsl.
+#include lib/attention_mask
 
 /** vec4s in the widest head (the private query rows and accumulators hold this many). */
 const MAX_VECTORS: u32 = {{MAX_HEAD_DIM}}u / 4u;
 /** Invocations per workgroup: one SIMD batch of lanes. */
 const LANES: u32 = {{LANES}}u;
-
-const MASK_CAUSAL: u32 = 1u;
-const MASK_COCA_CLS: u32 = 2u;
-const MASK_EXPLICIT: u32 = 3u;
-/** A blocked key's score: finite (WGSL may assume no infinities), below any real score. */
-const BLOCKED: f32 = -3.0e38;
-/** Explicit mask values at or below this block the key (−∞ and float32's most negative value do). */
-const BLOCKING_MASK: f32 = -1.0e30;
-
-fn isExplicitlyBlocked(bits: u32) -> bool {
-  // Checked on the bits too, in case the compiler assumes comparisons never see −∞.
-  return bits == 0xff800000u || bitcast<f32>(bits) <= BLOCKING_MASK;
-}
-
-/** The key count row `position` may attend to under the causal modes (keys beyond are blocked). */
-fn visibleKeys(position: u32) -> u32 {
-  if (params.maskMode == MASK_CAUSAL || params.maskMode == MASK_COCA_CLS) {
-    return min(params.keys, position + 1u);
-  }
-  return params.keys;
-}
 
 // Elements 4c .. 4c + 3 of the head starting at element `base`. Scalar reads: elements past the head
 // width dh are 0, whatever lies there (e.g. the NaN rows of a KV cache past the valid keys).

@@ -1,11 +1,9 @@
 // The M ≤ 8 case of matmul (a decoding step, one row per beam): a matrix-vector kernel that reads
-// each weight once for all rows, at memory speed. Called through matmul(), which picks it.
-import { cachedSpecs, type PipelineSpec } from '../gpu/pipelines';
-import { defineUniforms } from '../gpu/uniforms';
-import { grid1d, type KernelContext } from './common';
-import { GELU_WGSL } from './gelu-wgsl';
-import type { MatmulArgs, MatmulEpilogue, MatmulGeometry } from './matmul';
-import { epilogueOf } from './matmul-common';
+// each weight once for all rows, at memory speed (shaders/matmul/gemv.wgsl). Called through matmul(), which picks it.
+import { bindingsFor, cachedSpecs, read, readValues, type PipelineSpec } from '../../gpu/pipelines';
+import { defineUniforms } from '../../gpu/uniforms';
+import { grid1d, type KernelContext } from '../common';
+import { epilogueDefines, epilogueOf, matmulBindings, type MatmulArgs, type MatmulEpilogue, type MatmulGeometry } from './params';
 
 export const GEMV_MAX_ROWS = 8;
 const COLUMNS_PER_GROUP = 8;
@@ -23,32 +21,27 @@ const Params = defineUniforms({
 });
 
 export const gemvSpec = cachedSpecs(function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): PipelineSpec {
+  const f16Math = Boolean(epilogue.f16Math);
   return {
-    shader: 'gemv',
-    defines: {
-      PARAMS: Params.wgsl('Params'),
-      F16_WEIGHTS: f16Weights,
-      BIAS: bias,
-      GELU: Boolean(epilogue.gelu),
-      ACCUMULATE: Boolean(epilogue.accumulate),
-      GELU_FNS: epilogue.gelu ? GELU_WGSL : '',
-      F16_MATH: Boolean(epilogue.f16Math),
-    },
-    bindings: bias ? ['uniform', 'read', 'read', 'read', 'write'] : ['uniform', 'read', 'read', 'write'],
+    shader: 'matmul/gemv',
+    defines: { ...epilogueDefines(f16Weights, bias, epilogue), F16_MATH: f16Math },
+    uniforms: Params,
+    bindings: matmulBindings(read('x'), readValues('w', f16Weights ? 'f16x2' : 'f32'), bias),
+    enables: f16Math ? ['f16'] : [],
   };
 });
 
 /** Rows of all batches are folded into M (matmul checked that x's and y's batches are dense). */
 export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): void {
   const { x, w, bias, y, label } = args;
-  const rows = g.M * g.batch;
+  const pipeline = gemvSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args));
   ctx.rec.dispatch({
     label,
-    pipeline: gemvSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args)),
+    pipeline,
     uniforms: {
       layout: Params,
       values: {
-        M: rows,
+        M: g.M * g.batch,
         N: g.N,
         K: g.K,
         xOffset: g.xOffset,
@@ -59,7 +52,7 @@ export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): v
         yRowStride: g.yRowStride,
       },
     },
-    bindings: bias ? [x, w, bias, y] : [x, w, y],
+    bindings: bindingsFor(pipeline, { x, w, bias, y }),
     workgroups: grid1d(Math.ceil(g.N / COLUMNS_PER_GROUP), ctx.gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });

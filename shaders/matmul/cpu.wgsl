@@ -1,6 +1,3 @@
-#if SUBGROUPS
-enable subgroups;
-#endif
 // y = x · Wᵀ + b for CPU adapters (llvmpipe, SwiftShader), W stored [N, K]. Needs K, x's offset and
 // strides and W's offset in whole vec4s (multiples of 4 elements); the wrapper checks and sends other
 // shapes to the tiled kernel.
@@ -21,23 +18,10 @@ enable subgroups;
 // instruction cache and ran slower. Measured on llvmpipe (2 cores, AVX2): ViT-B/32's M=50 products went
 // from ~2.5 GFLOP/s (tiled kernel) to 12–17 without subgroups and 18–30 with them.
 // Batches index workgroup z. Defines: SUBGROUPS (needs subgroups of exactly 8 lanes), F16_WEIGHTS,
-// BIAS, GELU (exact erf GELU on x·Wᵀ + b), ACCUMULATE (y += result: the residual add, in place).
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-#if F16_WEIGHTS
-@group(0) @binding(2) var<storage, read> w: array<vec2<u32>>;
-#else
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-#endif
-#if BIAS
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-#endif
-
-{{GELU_FNS}}
+// BIAS, GELU (exact erf GELU on x·Wᵀ + b), ACCUMULATE (y += result: the residual add, in place): lib/matmul_epilogue.
+// Bindings (generated from src/kernels/matmul/cpu.ts): params, x (vec4s), w (vec4s, or fp16 as vec2<u32>),
+// bias, y. The spec enables subgroups for SUBGROUPS.
+#include lib/matmul_epilogue
 
 // Index of weight row n's first 4 weights, in units of w's element (clamped to a real row, so
 // lanes past N read valid memory; their results are dropped at the store).
@@ -169,24 +153,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
 #endif
   for (var c = 0u; c < 4u; c++) {
     if (n + c >= params.N) { break; }
-#if BIAS
-    let b = bias[params.biasOffset + n + c];
-#endif
     for (var r = 0u; r < tileRows; r++) {
       if (m0 + r >= params.M) { break; }
-      var v = acc[r][c];
-#if BIAS
-      v += b;
-#endif
-#if GELU
-      v = gelu_exact(v);
-#endif
-      let at = yBase + (m0 + r) * params.yRowStride + n + c;
-#if ACCUMULATE
-      y[at] = y[at] + v;
-#else
-      y[at] = v;
-#endif
+      store_output(acc[r][c], n + c, yBase + (m0 + r) * params.yRowStride + n + c);
     }
   }
 }

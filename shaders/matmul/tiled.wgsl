@@ -1,5 +1,5 @@
 // y = x · Wᵀ + b, W stored [N, K] as PyTorch's Linear does. The kernel for GPUs (CPU adapters use
-// matmul_cpu.wgsl).
+// matmul/cpu.wgsl).
 // Tiled: a 16×16 workgroup computes a 64×64 block of y, each thread 4×4 outputs (rows ty + 16r,
 // columns tx + 16c, so neighbouring threads read neighbouring words of the tiles), stepping K by 32
 // through workgroup memory. Edges are guarded, so M, N, K can be anything.
@@ -7,26 +7,9 @@
 // 64×64 blocks (ViT-B/32's 50 rows make 12–48 of them, for 132 SMs on an H100/H200).
 // Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
 // ACCUMULATE (y += result: the residual add, in place), SMALL_TILES, F16_MATH (tiles held and multiplied
-// in f16, products summed in f32; needs shader-f16). Batches index workgroup z.
-#if F16_MATH
-enable f16;
-#endif
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if F16_WEIGHTS
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-#else
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-#endif
-#if BIAS
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#else
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-#endif
-
-{{GELU_FNS}}
+// in f16, products summed in f32; the spec enables f16). Batches index workgroup z.
+// Bindings (generated from src/kernels/matmul/tiled.ts): params, x, w (w_at reads one weight), bias, y.
+#include lib/matmul_epilogue
 
 #if SMALL_TILES
 const TILE_M = 32u;
@@ -47,14 +30,6 @@ alias tile_t = f32;
 #endif
 var<workgroup> xTile: array<tile_t, TILE_K * TILE_M>; // [TILE_K][TILE_M]
 var<workgroup> wTile: array<tile_t, TILE_K * TILE_N>; // [TILE_K][TILE_N]
-
-fn weight(i: u32) -> f32 {
-#if F16_WEIGHTS
-  return unpack2x16float(w[i >> 1u])[i & 1u];
-#else
-  return w[i];
-#endif
-}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
@@ -101,7 +76,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
         let k = k0 + kk;
         let n = n0 + r;
         var wv = 0.0;
-        if (n < params.N && k < params.K) { wv = weight(params.wOffset + n * params.K + k); }
+        if (n < params.N && k < params.K) { wv = w_at(params.wOffset + n * params.K + k); }
         wTile[kk * TILE_N + r] = tile_t(wv);
       }
     }
@@ -140,19 +115,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
     for (var c = 0u; c < PER_THREAD; c++) {
       let n = n0 + tx + 16u * c;
       if (n >= params.N) { continue; }
-      var v = acc[r][c];
-#if BIAS
-      v += bias[params.biasOffset + n];
-#endif
-#if GELU
-      v = gelu_exact(v);
-#endif
-      let at = yBase + m * params.yRowStride + n;
-#if ACCUMULATE
-      y[at] = y[at] + v;
-#else
-      y[at] = v;
-#endif
+      store_output(acc[r][c], n, yBase + m * params.yRowStride + n);
     }
   }
 }

@@ -1,5 +1,4 @@
-// Exact GELU in WGSL (which has no erf), pasted into every shader that needs it through the
-// `{{GELU_FNS}}` substitution: shaders/gelu.wgsl and the matmul/gemv epilogues. One text, so the
+// Exact GELU (WGSL has no erf), included by shaders/gelu.wgsl and the matmul epilogue: one text, so the
 // elementwise kernel and the fused epilogues cannot drift apart.
 //
 // Accuracy, measured against float64 on a 1e-4 grid over [−10, 10] (test/kernels-gelu.test.ts):
@@ -10,7 +9,7 @@
 // - |z| ≥ 1: erfc from Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7), so
 //   1 + erf(z) = erfc(−z) for z ≤ −1 has no cancellation: gelu(x) = 0.5·x·erfc(−x/√2) there.
 // erfc is 0 from z = 10 on (erfc(10) ≈ 2e-45 is below f32's normals), so z² never overflows.
-export const GELU_WGSL = /* wgsl */ `
+
 // erfc(x), relative error < 1.2e-7 for x >= 0 (the Chebyshev fit); erfc(−a) = 2 − erfc(a).
 fn erfc_f32(x: f32) -> f32 {
   let a = min(abs(x), 10.0);
@@ -42,4 +41,3 @@ fn gelu_exact(x: f32) -> f32 {
   if (z <= -1.0) { return 0.5 * x * erfc_f32(-z); }
   return 0.5 * x * (1.0 + erf_f32(z));
 }
-`;

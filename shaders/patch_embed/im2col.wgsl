@@ -1,10 +1,7 @@
 // Patches as rows: out[b, n, (c·P + py)·P + px] = pixels[b, c, gy·P + py, gx·P + px] for patch n = gy·G + gx.
 // With conv1.weight viewed as [W, C·P·P], the patch embedding becomes a plain matmul. One invocation per
 // output element, no barriers: the path CPU adapters take (the tiled patch_embed kernel suits GPUs).
-{{PARAMS}}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> pixels: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// Bindings (generated from src/kernels/patch-embed/im2col.ts): params, pixels, out.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {

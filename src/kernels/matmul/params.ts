@@ -1,0 +1,138 @@
+// What the matmul variants share: the call's arguments and their checked geometry, the uniform struct,
+// the epilogue flags and the bindings. index.ts picks a variant; tiled.ts, gemv.ts and cpu.ts record it.
+import { ShapeError } from '../../errors';
+import { read, write, type BindingDecl } from '../../gpu/pipelines';
+import { expectDtype, numel, type Tensor } from '../../gpu/tensor';
+import { defineUniforms } from '../../gpu/uniforms';
+import type { ShaderDefines } from '../../gpu/wgsl';
+
+/** The sizes, offsets and strides of a product (MatmulGeometry), shared by the tiled and the CPU kernels. */
+export const MatmulParams = defineUniforms({
+  M: 'u32',
+  N: 'u32',
+  K: 'u32',
+  xOffset: 'u32',
+  xRowStride: 'u32',
+  xBatchStride: 'u32',
+  wOffset: 'u32',
+  biasOffset: 'u32',
+  yOffset: 'u32',
+  yRowStride: 'u32',
+  yBatchStride: 'u32',
+});
+
+export interface MatmulEpilogue {
+  /** Products in f16, sums in f32 (shader-f16): the tiled and matrix-vector kernels only. */
+  f16Math?: boolean;
+  /** Exact GELU applied to x·Wᵀ + b. */
+  gelu?: boolean;
+  /** y += result instead of y = result: the residual add of a pre-norm block, in place. */
+  accumulate?: boolean;
+}
+
+/**
+ * 'gpu': tiled + matrix-vector kernels; 'cpu': matmul/cpu.wgsl; 'cpu-subgroups': the same with rows of x
+ * shared by subgroup broadcasts (needs the 'subgroups' feature with 8-lane subgroups).
+ */
+export type MatmulKernel = 'gpu' | 'cpu' | 'cpu-subgroups';
+
+export interface MatmulArgs extends MatmulEpilogue {
+  /** [M, K] or [B, M, K] (or any layout given by the strides below). */
+  x: Tensor;
+  /** [N_total, K], f32 or f16x2. */
+  w: Tensor;
+  bias?: Tensor;
+  y: Tensor;
+  label: string;
+  /** Rows of x (default: all rows of x as [*, K]). */
+  M?: number;
+  /** Use rows wRowStart .. wRowStart + N of W (and the same slice of the bias): e.g. the K and V parts of in_proj. */
+  wRowStart?: number;
+  N?: number;
+  batch?: number;
+  /** Element offsets and strides (defaults: dense). */
+  xOffset?: number;
+  xRowStride?: number;
+  xBatchStride?: number;
+  yOffset?: number;
+  yRowStride?: number;
+  yBatchStride?: number;
+  /** Forces a kernel family (tests, benchmarks); by default defaultMatmulKernel(). */
+  kernel?: MatmulKernel;
+}
+
+/** Just the epilogue flags of a call (what its spec depends on), so equal calls share one cached spec. */
+export function epilogueOf(args: MatmulEpilogue): MatmulEpilogue {
+  return { gelu: Boolean(args.gelu), accumulate: Boolean(args.accumulate), f16Math: Boolean(args.f16Math) };
+}
+
+/** The defines of lib/matmul_epilogue.wgsl and of the weight format, common to every variant. */
+export function epilogueDefines(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): ShaderDefines {
+  return { F16_WEIGHTS: f16Weights, BIAS: bias, GELU: Boolean(epilogue.gelu), ACCUMULATE: Boolean(epilogue.accumulate) };
+}
+
+/** x, w, (bias,) y: x and w with the given element types, bias and y of f32. */
+export function matmulBindings(x: BindingDecl, w: BindingDecl, bias: boolean): BindingDecl[] {
+  return [x, w, ...(bias ? [read('bias')] : []), write('y')];
+}
+
+/** Resolved sizes and strides, checked against the tensors' extents. */
+export interface MatmulGeometry {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  xOffset: number;
+  xRowStride: number;
+  xBatchStride: number;
+  wOffset: number;
+  biasOffset: number;
+  yOffset: number;
+  yRowStride: number;
+  yBatchStride: number;
+}
+
+/** Dense batches (rows of consecutive items follow each other) can be folded into one batch of M·batch rows. */
+export function foldsBatches(g: MatmulGeometry): boolean {
+  return g.batch === 1 || (g.xBatchStride === g.M * g.xRowStride && g.yBatchStride === g.M * g.yRowStride);
+}
+
+export function matmulGeometry(args: MatmulArgs): MatmulGeometry {
+  const { x, w, bias, y, label } = args;
+  const what = `matmul ${label}`;
+  expectDtype(x, ['f32'], what);
+  expectDtype(y, ['f32'], what);
+  expectDtype(w, ['f32', 'f16x2'], what);
+  if (bias) expectDtype(bias, ['f32'], what);
+  if (w.shape.length !== 2) throw new ShapeError(`${what}: weight ${w.label} must be [N, K], got [${w.shape}]`);
+  const [nTotal, K] = w.shape as [number, number];
+  const wRowStart = args.wRowStart ?? 0;
+  const N = args.N ?? nTotal - wRowStart;
+  if (wRowStart < 0 || N < 1 || wRowStart + N > nTotal) throw new ShapeError(`${what}: rows ${wRowStart}..${wRowStart + N} outside ${w.label} [${w.shape}]`);
+  if (w.dtype === 'f16x2' && (wRowStart * K) % 2 !== 0) throw new ShapeError(`${what}: fp16 weight slice must start on an even element`);
+  if (bias && numel(bias.shape) !== nTotal) throw new ShapeError(`${what}: bias ${bias.label} [${bias.shape}] does not match ${nTotal} rows of W`);
+  const batch = args.batch ?? 1;
+  const xRowStride = args.xRowStride ?? K;
+  const M = args.M ?? numel(x.shape) / batch / xRowStride;
+  if (!Number.isInteger(M) || M < 1) throw new ShapeError(`${what}: x ${x.label} [${x.shape}] is not [${batch}, M, ${K}]`);
+  const g: MatmulGeometry = {
+    M,
+    N,
+    K,
+    batch,
+    xOffset: args.xOffset ?? 0,
+    xRowStride,
+    xBatchStride: args.xBatchStride ?? M * xRowStride,
+    wOffset: wRowStart * K,
+    biasOffset: wRowStart,
+    yOffset: args.yOffset ?? 0,
+    yRowStride: args.yRowStride ?? N,
+    yBatchStride: args.yBatchStride ?? M * (args.yRowStride ?? N),
+  };
+  const lastX = g.xOffset + (batch - 1) * g.xBatchStride + (M - 1) * g.xRowStride + K;
+  const lastY = g.yOffset + (batch - 1) * g.yBatchStride + (M - 1) * g.yRowStride + N;
+  if (lastX > numel(x.shape)) throw new ShapeError(`${what}: reads past the end of x ${x.label} [${x.shape}]`);
+  if (lastY > numel(y.shape)) throw new ShapeError(`${what}: writes past the end of y ${y.label} [${y.shape}]`);
+  if (x.buffer === y.buffer) throw new ShapeError(`${what}: x and y must not share a buffer`);
+  return g;
+}
