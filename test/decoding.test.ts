@@ -2,7 +2,9 @@
 // search with reordered caches equal to beam search over full recomputation, and no GPU objects created
 // after the first call of each kind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CocaModel, CaptionOptions } from '../src/model/coca';
+import type { CocaModel } from '../src/model/coca';
+import type { CaptionOptions } from '../src/model/decoding';
+import { ModelDiagnostics } from '../src/model/diagnostics';
 import { beamSearch, EOT, greedy, type StepFn, type StepRequest } from '../src/model/generate';
 import { maxAbs, maxAbsDiff } from './helpers/gpu';
 import { golden, goldenJson, loadTiny } from './helpers/golden';
@@ -12,11 +14,13 @@ import { golden, goldenJson, loadTiny } from './helpers/golden';
 const LOGIT_TOL = 1e-3;
 
 let model: CocaModel;
+let diagnostics: ModelDiagnostics;
 let pixels: Float32Array[];
 let captions: number[][];
 
 beforeAll(async () => {
   model = await loadTiny('open_clip_model.safetensors', 'fp32');
+  diagnostics = await ModelDiagnostics.attach(model);
   const all = await golden('pixel_values');
   const per = all.length / 3;
   pixels = [0, 1, 2].map((i) => all.slice(i * per, (i + 1) * per));
@@ -32,7 +36,7 @@ function recomputeStep(image: Float32Array): StepFn {
     prefixes = req.ids.map((id, r) => (req.position === 0 ? [id] : [...(req.parents ? previous[req.parents[r]!]! : previous[r]!), id]));
     const length = req.position + 1;
     const V = model.config.decoder.vocabSize;
-    const logits = await model.decoderLogits(prefixes.map(() => image), prefixes.map((p) => Int32Array.from(p)), length);
+    const logits = await diagnostics.decoderLogits(prefixes.map(() => image), prefixes.map((p) => Int32Array.from(p)), length);
     const ids = new Uint32Array(prefixes.length * req.k);
     const values = new Float32Array(prefixes.length * req.k);
     const lse = new Float32Array(prefixes.length);
@@ -54,8 +58,8 @@ describe('cached decoding', () => {
   it('gives the logits of full recomputation at every position', async () => {
     for (const [i, tokens] of captions.entries()) {
       const prefix = tokens.slice(0, -1);
-      const cached = await model.cachedLogits(pixels[i]!, prefix);
-      const [full] = await model.decoderLogits([pixels[i]!], [Int32Array.from(prefix)], prefix.length);
+      const cached = await diagnostics.cachedLogits(pixels[i]!, prefix);
+      const [full] = await diagnostics.decoderLogits([pixels[i]!], [Int32Array.from(prefix)], prefix.length);
       expect(maxAbsDiff(cached, full!)).toBeLessThanOrEqual(LOGIT_TOL * Math.max(1, maxAbs(full!)));
     }
   });

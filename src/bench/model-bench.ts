@@ -3,6 +3,7 @@
 import type { Gpu } from '../gpu/gpu';
 import { presetConfig, type CocaConfig, type PresetName } from '../model/config';
 import { CocaModel } from '../model/coca';
+import { ModelDiagnostics } from '../model/diagnostics';
 import type { WeightDtype } from '../model/weights';
 import { randomCheckpoint } from './random-checkpoint';
 import { summarize, type Timing } from './harness';
@@ -112,7 +113,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<void> {
       const perToken = (long.median - short.median) / (length / 2);
       emit({ metric: 'decode_ms_per_token', strategy, median: perToken, runs: long.runs, caption_ms: long.median, gbs: stepWeightBytes(config, o.dtype) / (perToken * 1e6), note: `(caption of ${length} tokens − caption of ${length / 2}) / ${length / 2}` });
     }
-    const recompute = summarize(await model.timeRecompute(image, length, runs));
+    const recompute = summarize(await (await ModelDiagnostics.attach(model)).timeRecompute(image, length, runs));
     emit({ metric: 'recompute_ms_per_token', tokens: length, ...recompute, note: 'OpenCLIP-style step at 20 tokens: text tower + decoder (with its cross-attention K/V) over the whole sequence' });
 
     const images8 = Array.from({ length: 8 }, (_, i) => randomImage(config, i + 10));

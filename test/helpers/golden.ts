@@ -49,8 +49,12 @@ export async function tokenizer(): Promise<ClipTokenizer> {
 
 export async function loadTiny(file: (typeof WEIGHT_FILES)[number], dtype: WeightDtype, math: MathPrecision = 'f32'): Promise<CocaModel> {
   const gpu = await testGpu();
-  const checkpoint = await openCheckpoint(await openFileSource(`${TINY}${file}`));
-  return CocaModel.load(gpu, checkpoint, await tinyConfig(), { dtype, math });
+  const source = await openFileSource(`${TINY}${file}`);
+  try {
+    return await CocaModel.load(gpu, await openCheckpoint(source), await tinyConfig(), { dtype, math });
+  } finally {
+    await source.close();
+  }
 }
 
 /** Rows [from, to) of a [N, width] array. */
