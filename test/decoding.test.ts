@@ -3,11 +3,11 @@
 // after the first call of each kind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CocaModel } from '../src/model/coca';
-import type { CaptionOptions } from '../src/model/decoding';
 import { ModelDiagnostics } from '../src/model/diagnostics';
 import { beamSearch, EOT, greedy, type StepFn, type StepRequest } from '../src/model/generate';
 import { maxAbs, maxAbsDiff } from './helpers/gpu';
 import { golden, goldenJson, loadTiny } from './helpers/golden';
+import type { CaptionSettings } from '../src/options';
 
 // Cached and recomputed logits sum the same terms in a different grouping (one row vs whole sequences):
 // f32 rounding only, bounded like golden/README.md's logits (1e-3 of the magnitude).
@@ -91,7 +91,7 @@ describe('strategies on the GPU', () => {
   });
 
   it('is deterministic: greedy, both beam searches, and sampling with a seed', async () => {
-    const runs: CaptionOptions[] = [
+    const runs: CaptionSettings[] = [
       { strategy: 'greedy' },
       { strategy: 'beam', numBeams: 3 },
       { strategy: 'beam-openclip' },
@@ -106,6 +106,13 @@ describe('strategies on the GPU', () => {
     const a = await model.caption(pixels[2]!, { strategy: 'sample', seed: 1, temperature: 1.5 });
     const b = await model.caption(pixels[2]!, { strategy: 'sample', seed: 2, temperature: 1.5 });
     expect(a.join()).not.toBe(b.join());
+  });
+
+  it('refuses bad settings with OptionsError before any GPU work', async () => {
+    const submits = model.gpu.stats.submits;
+    await expect(model.caption(pixels[0]!, { strategy: 'beam', numBeams: 12 })).rejects.toMatchObject({ name: 'OptionsError', option: 'numBeams' });
+    await expect(model.caption(pixels[0]!, { maxLength: 200 })).rejects.toThrow(/context length, 76/);
+    expect(model.gpu.stats.submits).toBe(submits);
   });
 
   it('creates no buffer, bind group or pipeline after the first call of each kind', async () => {

@@ -4,7 +4,7 @@ import type { Gpu } from '../gpu/gpu';
 import { presetConfig, type CocaConfig, type PresetName } from '../model/config';
 import { CocaModel } from '../model/coca';
 import { ModelDiagnostics } from '../model/diagnostics';
-import type { WeightDtype } from '../model/weights';
+import type { WeightDtype } from '../options';
 import { randomCheckpoint } from './random-checkpoint';
 import { summarize, type Timing } from './harness';
 
@@ -107,7 +107,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<void> {
     // which leaves out the image encode and cross-attention K/V that every caption starts with.
     const length = 20;
     for (const strategy of ['greedy', 'beam'] as const) {
-      const caption = (n: number) => () => model.caption(image, { strategy, minLength: n, maxLength: n + 1, numBeams: 3 });
+      const caption = (n: number) => () => model.caption(image, { strategy, minLength: n, maxLength: n + 1, ...(strategy === 'beam' ? { numBeams: 3 } : {}) });
       const long = await timeRuns(o.quick ? 2 : 3, 1, caption(length));
       const short = await timeRuns(o.quick ? 2 : 3, 0, caption(length / 2));
       const perToken = (long.median - short.median) / (length / 2);

@@ -1,7 +1,6 @@
 // A loaded CoCa model on one GPU: image and text embeddings, similarity, captions. Each forward pass
 // is recorded into one submit; only the results cross back (embeddings, or a token id per step).
 // Caption decoding is decoding.ts's; passes used only by tests and benchmarks are diagnostics.ts's.
-import { CocaError } from '../errors';
 import { Arena } from '../gpu/buffers';
 import type { Gpu } from '../gpu/gpu';
 import type { PipelineSpec } from '../gpu/pipelines';
@@ -11,12 +10,14 @@ import type { Checkpoint } from '../io/checkpoint';
 import { Activations } from './activations';
 import type { Ctx } from './blocks';
 import type { CocaConfig } from './config';
-import { CaptionDecoder, type CaptionOptions } from './decoding';
+import { CaptionDecoder, type DecodeHooks } from './decoding';
 import { EOT, SOT } from './generate';
 import type { ModelParts } from './parts';
 import { recordText } from './text';
 import { recordPoolerQueries, recordVision } from './vision';
-import { CocaWeights, type WeightDtype, type WeightProgress } from './weights';
+import { CocaWeights, type WeightProgress } from './weights';
+import { OptionsError } from '../errors';
+import { resolveCaptionOptions, resolveMath, type CaptionSettings, type MathPrecision, type WeightDtype } from '../options';
 
 export { EOT, SOT };
 
@@ -26,9 +27,6 @@ export interface Similarity {
   /** softmax over texts for each image. */
   probs: number[][];
 }
-
-/** Arithmetic of the matmuls: 'f32' everywhere (default), or 'f16' products summed in f32 (needs shader-f16). */
-export type MathPrecision = 'f32' | 'f16';
 
 export interface LoadOptions {
   dtype?: WeightDtype;
@@ -59,17 +57,21 @@ export class CocaModel implements ModelParts {
     this.decoder = new CaptionDecoder(this);
   }
 
+  /** Straight from a checkpoint: reads, converts and uploads the weights, then as fromWeights. */
   static async load(gpu: Gpu, checkpoint: Checkpoint, config: CocaConfig, options: LoadOptions = {}): Promise<CocaModel> {
-    checkMath(gpu, options.math);
-    return CocaModel.fromWeights(gpu, config, await CocaWeights.load(gpu, checkpoint, config, options), options.math);
+    const math = usableMath(gpu, options.math);
+    return CocaModel.build(gpu, config, await CocaWeights.load(gpu, checkpoint, config, options), math);
   }
 
   /**
-   * A model over weights already on the GPU (the browser runtime streams them from its cache): compiles
-   * every pipeline and computes the pooler's queries. On failure the weights are released too.
+   * A model over weights already on the GPU (the engine streams them from its cache): compiles every
+   * pipeline and computes the pooler's queries. On failure the weights are released too.
    */
-  static async fromWeights(gpu: Gpu, config: CocaConfig, weights: CocaWeights, math: MathPrecision = 'f32'): Promise<CocaModel> {
-    checkMath(gpu, math);
+  static fromWeights(gpu: Gpu, config: CocaConfig, weights: CocaWeights, math?: MathPrecision): Promise<CocaModel> {
+    return CocaModel.build(gpu, config, weights, usableMath(gpu, math));
+  }
+
+  private static async build(gpu: Gpu, config: CocaConfig, weights: CocaWeights, math: MathPrecision): Promise<CocaModel> {
     const model = new CocaModel(gpu, config, weights, math);
     try {
       await model.compile();
@@ -149,9 +151,10 @@ export class CocaModel implements ModelParts {
     return { logits, probs: logits.map(softmax) };
   }
 
-  /** A caption as token ids, start and end tokens included (see decoding.ts). */
-  caption(image: Float32Array, options: CaptionOptions = {}): Promise<number[]> {
-    return this.run(() => this.decoder.caption(image, options));
+  /** A caption as token ids, start and end tokens included (see decoding.ts). Bad settings: OptionsError. */
+  async caption(image: Float32Array, settings: CaptionSettings = {}, hooks: DecodeHooks = {}): Promise<number[]> {
+    const caption = resolveCaptionOptions(settings, { contextLength: this.config.text.contextLength });
+    return this.run(() => this.decoder.caption(image, caption, hooks));
   }
 
   dispose(): void {
@@ -160,10 +163,13 @@ export class CocaModel implements ModelParts {
   }
 }
 
-function checkMath(gpu: Gpu, math: MathPrecision | undefined): void {
+/** The math option, resolved and checked against the device once, before anything is loaded. */
+function usableMath(gpu: Gpu, value: MathPrecision | undefined): MathPrecision {
+  const math = resolveMath(value);
   if (math === 'f16' && !gpu.device.features.has('shader-f16')) {
-    throw new CocaError(`f16 arithmetic needs a GPU with the shader-f16 feature, and ${gpu.adapterName} has none: use math 'f32'`);
+    throw new OptionsError(`f16 arithmetic needs a GPU with the shader-f16 feature, and ${gpu.adapterName} has none: use math 'f32'`, 'math');
   }
+  return math;
 }
 
 export function splitRows(data: Float32Array, rows: number): Float32Array[] {

@@ -11,30 +11,14 @@ import { recordCrossKV, recordDecodeStep } from './decoder';
 import { beamSearch, EOT, greedy, sample, SAMPLE_MAX_CANDIDATES, type StepFn, type StepRequest, type StepResult } from './generate';
 import type { ModelParts } from './parts';
 import { recordVision } from './vision';
+import { beamsPerGroup, type ResolvedCaption } from '../options';
 
-export type CaptionStrategy = 'greedy' | 'beam' | 'beam-openclip' | 'sample';
-
-export interface CaptionOptions {
-  strategy?: CaptionStrategy;
-  /** Sequence length (with the start token) below which the end token is blocked. OpenCLIP: 5. */
-  minLength?: number;
-  /** Longest sequence, start and end tokens included. OpenCLIP: 30. */
-  maxLength?: number;
-  /** 'beam': beams (default 3). 'beam-openclip': 6 beams in 3 groups by default, i.e. 2 per group. */
-  numBeams?: number;
-  numBeamGroups?: number;
-  lengthPenalty?: number;
-  topK?: number;
-  topP?: number;
-  temperature?: number;
-  repetitionPenalty?: number;
-  seed?: number;
+/** What a caption call hands the search besides its settings: streaming and cancelling. */
+export interface DecodeHooks {
   onToken?: (id: number, index: number) => void;
   signal?: AbortSignal;
 }
 
-/** Rows a decoding step can carry: the matrix-vector kernel's limit. */
-export const MAX_BEAMS = 8;
 /** Rows of decoding buffers allocated at load: OpenCLIP's beam search (2 per group) and 'beam' (3) fit. */
 const PREALLOCATED_ROWS = 3;
 /** An id outside every vocabulary: the repetition-penalty kernel skips it. */
@@ -81,31 +65,20 @@ export class CaptionDecoder {
    * generate(top_k=1); see generate.ts for the others. Every step is one submit against the K/V caches.
    * The caller runs it alone on the model (passes share the activation buffers).
    */
-  async caption(image: Float32Array, options: CaptionOptions = {}): Promise<number[]> {
-    const search = {
-      minLength: options.minLength ?? 5,
-      maxLength: Math.min(options.maxLength ?? 30, this.m.config.text.contextLength),
-      onToken: options.onToken,
-      signal: options.signal,
-    };
-    const strategy = options.strategy ?? 'greedy';
-    const rows = strategy === 'beam' ? options.numBeams ?? 3 : strategy === 'beam-openclip' ? (options.numBeams ?? 6) / (options.numBeamGroups ?? 3) : 1;
-    if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BEAMS) {
-      throw new RangeError(`beams per group must be an integer from 1 to ${MAX_BEAMS} (got ${rows})`);
-    }
+  async caption(image: Float32Array, caption: ResolvedCaption, hooks: DecodeHooks = {}): Promise<number[]> {
+    const search = { minLength: caption.minLength, maxLength: caption.maxLength, onToken: hooks.onToken, signal: hooks.signal };
+    const rows = beamsPerGroup(caption);
     await this.prepareImage(image);
     const step = this.step(rows);
-    switch (strategy) {
+    switch (caption.strategy) {
       case 'greedy':
         return greedy(step, search);
       case 'sample':
-        return sample(step, { ...search, topK: options.topK, topP: options.topP, temperature: options.temperature, repetitionPenalty: options.repetitionPenalty, seed: options.seed });
+        return sample(step, { ...search, topK: caption.topK ?? undefined, topP: caption.topP, temperature: caption.temperature, repetitionPenalty: caption.repetitionPenalty, seed: caption.seed });
       case 'beam':
-        return beamSearch(step, { ...search, numBeams: rows, scoring: 'logprob', lengthPenalty: options.lengthPenalty ?? 1, earlyStopping: true, forceEndAtMax: true, repetitionPenalty: options.repetitionPenalty });
+        return beamSearch(step, { ...search, numBeams: rows, scoring: 'logprob', lengthPenalty: caption.lengthPenalty, earlyStopping: true, forceEndAtMax: true, repetitionPenalty: caption.repetitionPenalty });
       case 'beam-openclip':
-        return beamSearch(step, { ...search, numBeams: rows, scoring: 'raw', lengthPenalty: options.lengthPenalty ?? 1, earlyStopping: false, forceEndAtMax: false, repetitionPenalty: options.repetitionPenalty });
-      default:
-        throw new RangeError(`unknown caption strategy ${String(strategy)}`);
+        return beamSearch(step, { ...search, numBeams: rows, scoring: 'raw', lengthPenalty: caption.lengthPenalty, earlyStopping: false, forceEndAtMax: false, repetitionPenalty: caption.repetitionPenalty });
     }
   }
 

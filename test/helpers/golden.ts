@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { openCheckpoint, type Checkpoint } from '../../src/io/checkpoint';
 import { openFileSource } from '../../src/io/source-node';
 import { parseOpenClipConfig, type CocaConfig } from '../../src/model/config';
-import { CocaModel, type MathPrecision } from '../../src/model/coca';
-import type { WeightDtype } from '../../src/model/weights';
+import { CocaModel } from '../../src/model/coca';
+import type { MathPrecision, WeightDtype } from '../../src/options';
 import { loadTokenizerFromBytes, type ClipTokenizer } from '../../src/text/index';
 import { testGpu } from './gpu';
 
