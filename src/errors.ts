@@ -186,3 +186,15 @@ export class ModelChangedError extends NetworkError {
 export class DisposedError extends CocaError {
   override name = 'DisposedError';
 }
+
+/** An option's value is not one it accepts (a dtype, a caption strategy or one of its parameters). */
+export class OptionsError extends CocaError {
+  override name = 'OptionsError';
+  constructor(
+    message: string,
+    /** The option, as the API names it (maxLength, numBeams, dtype, …). */
+    readonly option: string,
+  ) {
+    super(message);
+  }
+}

@@ -2,21 +2,25 @@
 // search with reordered caches equal to beam search over full recomputation, and no GPU objects created
 // after the first call of each kind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CocaModel, CaptionOptions } from '../src/model/coca';
+import type { CocaModel } from '../src/model/coca';
+import { ModelDiagnostics } from '../src/model/diagnostics';
 import { beamSearch, EOT, greedy, type StepFn, type StepRequest } from '../src/model/generate';
 import { maxAbs, maxAbsDiff } from './helpers/gpu';
 import { golden, goldenJson, loadTiny } from './helpers/golden';
+import type { CaptionSettings } from '../src/options';
 
 // Cached and recomputed logits sum the same terms in a different grouping (one row vs whole sequences):
 // f32 rounding only, bounded like golden/README.md's logits (1e-3 of the magnitude).
 const LOGIT_TOL = 1e-3;
 
 let model: CocaModel;
+let diagnostics: ModelDiagnostics;
 let pixels: Float32Array[];
 let captions: number[][];
 
 beforeAll(async () => {
   model = await loadTiny('open_clip_model.safetensors', 'fp32');
+  diagnostics = await ModelDiagnostics.attach(model);
   const all = await golden('pixel_values');
   const per = all.length / 3;
   pixels = [0, 1, 2].map((i) => all.slice(i * per, (i + 1) * per));
@@ -32,7 +36,7 @@ function recomputeStep(image: Float32Array): StepFn {
     prefixes = req.ids.map((id, r) => (req.position === 0 ? [id] : [...(req.parents ? previous[req.parents[r]!]! : previous[r]!), id]));
     const length = req.position + 1;
     const V = model.config.decoder.vocabSize;
-    const logits = await model.decoderLogits(prefixes.map(() => image), prefixes.map((p) => Int32Array.from(p)), length);
+    const logits = await diagnostics.decoderLogits(prefixes.map(() => image), prefixes.map((p) => Int32Array.from(p)), length);
     const ids = new Uint32Array(prefixes.length * req.k);
     const values = new Float32Array(prefixes.length * req.k);
     const lse = new Float32Array(prefixes.length);
@@ -54,8 +58,8 @@ describe('cached decoding', () => {
   it('gives the logits of full recomputation at every position', async () => {
     for (const [i, tokens] of captions.entries()) {
       const prefix = tokens.slice(0, -1);
-      const cached = await model.cachedLogits(pixels[i]!, prefix);
-      const [full] = await model.decoderLogits([pixels[i]!], [Int32Array.from(prefix)], prefix.length);
+      const cached = await diagnostics.cachedLogits(pixels[i]!, prefix);
+      const [full] = await diagnostics.decoderLogits([pixels[i]!], [Int32Array.from(prefix)], prefix.length);
       expect(maxAbsDiff(cached, full!)).toBeLessThanOrEqual(LOGIT_TOL * Math.max(1, maxAbs(full!)));
     }
   });
@@ -87,7 +91,7 @@ describe('strategies on the GPU', () => {
   });
 
   it('is deterministic: greedy, both beam searches, and sampling with a seed', async () => {
-    const runs: CaptionOptions[] = [
+    const runs: CaptionSettings[] = [
       { strategy: 'greedy' },
       { strategy: 'beam', numBeams: 3 },
       { strategy: 'beam-openclip' },
@@ -102,6 +106,13 @@ describe('strategies on the GPU', () => {
     const a = await model.caption(pixels[2]!, { strategy: 'sample', seed: 1, temperature: 1.5 });
     const b = await model.caption(pixels[2]!, { strategy: 'sample', seed: 2, temperature: 1.5 });
     expect(a.join()).not.toBe(b.join());
+  });
+
+  it('refuses bad settings with OptionsError before any GPU work', async () => {
+    const submits = model.gpu.stats.submits;
+    await expect(model.caption(pixels[0]!, { strategy: 'beam', numBeams: 12 })).rejects.toMatchObject({ name: 'OptionsError', option: 'numBeams' });
+    await expect(model.caption(pixels[0]!, { maxLength: 200 })).rejects.toThrow(/context length, 76/);
+    expect(model.gpu.stats.submits).toBe(submits);
   });
 
   it('creates no buffer, bind group or pipeline after the first call of each kind', async () => {

@@ -1,6 +1,7 @@
 // The tiny CoCa against OpenCLIP's own outputs (../shared/golden), from both checkpoint formats.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CocaModel } from '../src/model/coca';
+import { ModelDiagnostics } from '../src/model/diagnostics';
 import type { ClipTokenizer } from '../src/text/index';
 import { cosine, maxAbs, maxAbsDiff, testGpu } from './helpers/gpu';
 import { golden, goldenJson, loadTiny, rows, tokenizer, WEIGHT_FILES, type GoldenJson } from './helpers/golden';
@@ -34,8 +35,10 @@ beforeAll(async () => {
 
 describe.each(WEIGHT_FILES)('coca-tiny from %s, fp32 weights', (file) => {
   let model: CocaModel;
+  let diagnostics: ModelDiagnostics;
   beforeAll(async () => {
     model = await loadTiny(file, 'fp32');
+    diagnostics = await ModelDiagnostics.attach(model);
   });
   afterAll(() => model.dispose());
 
@@ -52,7 +55,7 @@ describe.each(WEIGHT_FILES)('coca-tiny from %s, fp32 weights', (file) => {
 
   it('every stage of the vision and text towers matches', async () => {
     for (let n = 0; n < info.images.length; n++) {
-      const stages = await model.debugStages(pixels[n]!, tokens[Math.min(n, tokens.length - 1)]!);
+      const stages = await diagnostics.debugStages(pixels[n]!, tokens[Math.min(n, tokens.length - 1)]!);
       const W = 64;
       const D = 48;
       // Before the class token and the positional embedding, as OpenCLIP's conv1 output.
@@ -71,7 +74,7 @@ describe.each(WEIGHT_FILES)('coca-tiny from %s, fp32 weights', (file) => {
   });
 
   it('decoder logits at positions 0-7 match', async () => {
-    const logits = await model.decoderLogits(pixels, tokens.slice(0, 3), 8);
+    const logits = await diagnostics.decoderLogits(pixels, tokens.slice(0, 3), 8);
     expectClose(logits.flatMap((l) => [...l]), await golden('decoder_logits_first8'), LOGIT_TOL, 'decoder_logits_first8');
   });
 

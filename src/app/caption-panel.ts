@@ -1,5 +1,6 @@
 // Caption the selected image, streaming tokens as the decoder produces them.
 import type { CaptionStrategy } from '../client/types';
+import { resolveStrategy } from '../options';
 import { describeError, el, replaceChildren } from './dom';
 import { formatDuration } from './format';
 import type { AppState } from './state';
@@ -69,7 +70,7 @@ export class CaptionPanel {
     const started = performance.now();
     try {
       const result = await coca.caption(image.blob, {
-        strategy: this.strategy.value as CaptionStrategy,
+        strategy: resolveStrategy(this.strategy.value),
         signal: this.running.signal,
         onToken: (token) => {
           tokens++;

@@ -1,6 +1,7 @@
 // Model picker, cache state, load with progress (phase, MB, rate, time left) and cancel.
 import { createCoca, listCachedModels } from '../client';
-import type { CachedModel, LoadProgress } from '../client/types';
+import type { CachedModel, LoadProgress, WeightDtype } from '../client/types';
+import { DEFAULT_DTYPE, isWeightDtype, resolveDtype } from '../options';
 import { describeError, el, replaceChildren } from './dom';
 import { describeProgress, formatBytes, formatDuration, PHASE_LABELS, progressFraction } from './format';
 import {
@@ -11,7 +12,6 @@ import {
   findCached,
   HUB_MODELS,
   settingsFromQuery,
-  type Dtype,
   type ModelChoice,
 } from './models';
 import type { AppState } from './state';
@@ -28,7 +28,7 @@ interface RememberedModel {
   source: string;
   vocab?: string;
   revision?: string;
-  dtype: Dtype;
+  dtype: WeightDtype;
 }
 
 export class ModelPanel {
@@ -145,7 +145,7 @@ export class ModelPanel {
     other.append(el('option', { attrs: { value: CUSTOM_URL } }, 'A base URL…'), el('option', { attrs: { value: LOCAL_FILES } }, 'Files on this device…'));
     this.select.replaceChildren(hub, other);
     this.select.value = query.choice?.key ?? remembered?.choice.key ?? DEFAULT_MODEL;
-    this.dtypeSelect.value = query.dtype ?? remembered?.dtype ?? 'fp16';
+    this.dtypeSelect.value = query.dtype ?? remembered?.dtype ?? DEFAULT_DTYPE;
     this.onChoiceChange();
   }
 
@@ -168,8 +168,8 @@ export class ModelPanel {
     this.renderMeta();
   }
 
-  get dtype(): Dtype {
-    return this.dtypeSelect.value === 'fp32' ? 'fp32' : 'fp16';
+  get dtype(): WeightDtype {
+    return resolveDtype(this.dtypeSelect.value);
   }
 
   /** The current choice, or a message saying what is still needed. */
@@ -319,7 +319,7 @@ function vocabAmong(source: ModelChoice['source']): { vocab?: File } {
   return vocab ? { vocab } : {};
 }
 
-function remember(choice: ModelChoice, dtype: Dtype): void {
+function remember(choice: ModelChoice, dtype: WeightDtype): void {
   if (Array.isArray(choice.source)) return;
   const value: RememberedModel = { key: choice.key, label: choice.label, source: String(choice.source), dtype };
   if (choice.vocab) value.vocab = choice.vocab;
@@ -331,7 +331,7 @@ function remember(choice: ModelChoice, dtype: Dtype): void {
   }
 }
 
-function readRemembered(): { choice: ModelChoice; dtype: Dtype } | undefined {
+function readRemembered(): { choice: ModelChoice; dtype: WeightDtype } | undefined {
   try {
     const raw = localStorage.getItem(LAST_MODEL_KEY);
     if (!raw) return undefined;
@@ -341,7 +341,7 @@ function readRemembered(): { choice: ModelChoice; dtype: Dtype } | undefined {
     const choice: ModelChoice = known ? { ...known } : { key: value.key, label: value.label, source: value.source };
     if (value.vocab) choice.vocab = value.vocab;
     if (value.revision) choice.revision = value.revision;
-    return { choice, dtype: value.dtype === 'fp32' ? 'fp32' : 'fp16' };
+    return { choice, dtype: isWeightDtype(value.dtype) ? value.dtype : DEFAULT_DTYPE };
   } catch {
     return undefined;
   }

@@ -1,8 +1,7 @@
 // The models the demo offers: the hub's CoCa checkpoints, a base URL (?model=…), a local folder, and in
 // development the golden tiny model served from ../shared.
-import type { CachedModel, ModelSource } from '../client/types';
-
-export type Dtype = 'fp16' | 'fp32';
+import type { CachedModel, ModelSource, WeightDtype } from '../client/types';
+import { isWeightDtype } from '../options';
 
 export interface ModelChoice {
   /** Stable key for the picker. */
@@ -86,7 +85,7 @@ export function asBaseUrl(value: string, base: string): string {
 
 export interface UrlSettings {
   choice?: ModelChoice;
-  dtype?: Dtype;
+  dtype?: WeightDtype;
 }
 
 /** Reads ?model=, ?vocab=, ?revision= and ?dtype= from the page address. */
@@ -94,7 +93,7 @@ export function settingsFromQuery(search: string, base: string): UrlSettings {
   const params = new URLSearchParams(search);
   const settings: UrlSettings = {};
   const dtype = params.get('dtype');
-  if (dtype === 'fp16' || dtype === 'fp32') settings.dtype = dtype;
+  if (isWeightDtype(dtype)) settings.dtype = dtype;
   const model = params.get('model')?.trim();
   if (model) {
     const vocab = params.get('vocab')?.trim();
@@ -113,7 +112,7 @@ export function settingsFromQuery(search: string, base: string): UrlSettings {
 }
 
 /** The cache entry for a choice, if any: same model id and weight dtype. */
-export function findCached(cached: readonly CachedModel[], choice: ModelChoice, dtype: Dtype): CachedModel | undefined {
+export function findCached(cached: readonly CachedModel[], choice: ModelChoice, dtype: WeightDtype): CachedModel | undefined {
   if (Array.isArray(choice.source)) return undefined;
   const id = String(choice.source);
   const revision = choice.revision ?? 'main';
@@ -126,6 +125,6 @@ function sameModelId(a: string, b: string): boolean {
 }
 
 /** Bytes the weights take in the cache for a dtype, when the parameter count is known. */
-export function cachedSizeEstimate(choice: ModelChoice, dtype: Dtype): number | undefined {
+export function cachedSizeEstimate(choice: ModelChoice, dtype: WeightDtype): number | undefined {
   return choice.params === undefined ? undefined : choice.params * (dtype === 'fp16' ? 2 : 4);
 }

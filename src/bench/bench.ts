@@ -5,7 +5,7 @@ import { nodeGpu } from '../gpu/dawn-node';
 import { Gpu } from '../gpu/gpu';
 import { nodeShaders } from '../gpu/shaders-node';
 import { PRESET_NAMES, type PresetName } from '../model/config';
-import type { WeightDtype } from '../model/weights';
+import { resolveDtype, type WeightDtype } from '../options';
 import { formatTable } from './harness';
 import { runModelBench, type BenchRecord } from './model-bench';
 
@@ -26,8 +26,7 @@ function parse(argv: string[]): Args {
   if (config && !PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
   const runtime = value('--runtime');
   if (runtime && runtime !== 'node' && runtime !== 'chromium') throw new Error('--runtime must be node or chromium');
-  const dtype = value('--dtype') ?? 'fp16';
-  if (dtype !== 'fp16' && dtype !== 'fp32') throw new Error('--dtype must be fp16 or fp32');
+  const dtype = resolveDtype(value('--dtype'), '--dtype');
   return {
     json: argv.includes('--json'),
     quick: argv.includes('--quick'),

@@ -3,7 +3,8 @@
 import type { Gpu } from '../gpu/gpu';
 import { presetConfig, type CocaConfig, type PresetName } from '../model/config';
 import { CocaModel } from '../model/coca';
-import type { WeightDtype } from '../model/weights';
+import { ModelDiagnostics } from '../model/diagnostics';
+import type { WeightDtype } from '../options';
 import { randomCheckpoint } from './random-checkpoint';
 import { summarize, type Timing } from './harness';
 
@@ -106,13 +107,13 @@ export async function runModelBench(o: ModelBenchOptions): Promise<void> {
     // which leaves out the image encode and cross-attention K/V that every caption starts with.
     const length = 20;
     for (const strategy of ['greedy', 'beam'] as const) {
-      const caption = (n: number) => () => model.caption(image, { strategy, minLength: n, maxLength: n + 1, numBeams: 3 });
+      const caption = (n: number) => () => model.caption(image, { strategy, minLength: n, maxLength: n + 1, ...(strategy === 'beam' ? { numBeams: 3 } : {}) });
       const long = await timeRuns(o.quick ? 2 : 3, 1, caption(length));
       const short = await timeRuns(o.quick ? 2 : 3, 0, caption(length / 2));
       const perToken = (long.median - short.median) / (length / 2);
       emit({ metric: 'decode_ms_per_token', strategy, median: perToken, runs: long.runs, caption_ms: long.median, gbs: stepWeightBytes(config, o.dtype) / (perToken * 1e6), note: `(caption of ${length} tokens − caption of ${length / 2}) / ${length / 2}` });
     }
-    const recompute = summarize(await model.timeRecompute(image, length, runs));
+    const recompute = summarize(await (await ModelDiagnostics.attach(model)).timeRecompute(image, length, runs));
     emit({ metric: 'recompute_ms_per_token', tokens: length, ...recompute, note: 'OpenCLIP-style step at 20 tokens: text tower + decoder (with its cross-attention K/V) over the whole sequence' });
 
     const images8 = Array.from({ length: 8 }, (_, i) => randomImage(config, i + 10));

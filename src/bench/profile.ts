@@ -9,7 +9,6 @@ import { nodeShaders } from '../gpu/shaders-node';
 import type { Recorder } from '../gpu/recorder';
 import { presetConfig, type PresetName } from '../model/config';
 import { CocaModel } from '../model/coca';
-import type { Ctx } from '../model/blocks';
 import { recordDecodeStep } from '../model/decoder';
 import { recordText } from '../model/text';
 import { recordVision } from '../model/vision';
@@ -70,13 +69,13 @@ async function main(): Promise<void> {
   const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
   console.log(`Adapter: ${gpu.adapterName}; config ${config.name}; fp16 weights`);
   const model = await CocaModel.load(gpu, randomCheckpoint(config), config, { dtype: 'fp16' });
-  const internals = model as unknown as { arena: Ctx['arena']; poolerQueries: Parameters<typeof recordVision>[4]; stepCaches(rows: number): Parameters<typeof recordDecodeStep>[5]; logitsTensor(rows: number): Parameters<typeof recordDecodeStep>[6] };
-  const ctx = (rec: Recorder): Ctx => ({ gpu, rec, weights: model.weights, arena: internals.arena });
+  const { act } = model;
   const S = config.vision.imageSize;
+  const L = config.text.contextLength;
   await model.caption(new Float32Array(3 * S * S), { maxLength: 4 });
-  await profile(gpu, 'image encode (batch 1)', (rec) => recordVision(ctx(rec), config, internals.arena.tensor('in.pixels', [1, 3, S, S]), 1, internals.poolerQueries));
-  await profile(gpu, 'text encode (1 text)', (rec) => recordText(ctx(rec), config, internals.arena.tensor('in.tokens', [1, 76], 'u32'), 1, 76, true));
-  await profile(gpu, 'decoding step (1 row, position 10)', (rec) => recordDecodeStep(ctx(rec), config, internals.arena.tensor('step.ids', [1], 'u32'), 1, 10, internals.stepCaches(1), internals.logitsTensor(1)));
+  await profile(gpu, 'image encode (batch 1)', (rec) => recordVision(model.ctx(rec), config, act.get('pixels', 1), 1, model.poolerQueries));
+  await profile(gpu, 'text encode (1 text)', (rec) => recordText(model.ctx(rec), config, act.get('tokens', 1, L), 1, L, true));
+  await profile(gpu, 'decoding step (1 row, position 10)', (rec) => recordDecodeStep(model.ctx(rec), config, act.get('stepIds', 1), 1, 10, act.stepCaches(1), act.get('stepLogits', 1)));
   model.dispose();
   gpu.destroy();
 }

@@ -11,6 +11,7 @@ import { openFileSource } from '../io/source-node';
 import { CocaError, ModelFormatError } from '../errors';
 import { parseOpenClipConfig, presetConfig, type CocaConfig } from '../model/config';
 import { CocaModel } from '../model/coca';
+import { resolveDtype, resolveMath } from '../options';
 import type { ClipTokenizer } from '../text/index';
 
 export interface ModelCommandOptions {
@@ -49,8 +50,8 @@ async function folderConfig(dir: string): Promise<CocaConfig> {
 export async function runModelCommand(command: 'embed' | 'caption', o: ModelCommandOptions): Promise<void> {
   if (!o.model) throw new CocaError(`${command} needs --model DIR`);
   if (command === 'caption' && !o.greedy) throw new CocaError('caption: only --greedy decoding is available from the CLI');
-  if (o.dtype !== undefined && o.dtype !== 'fp16' && o.dtype !== 'fp32') throw new CocaError(`--dtype must be fp16 or fp32, not ${o.dtype}`);
-  if (o.math !== undefined && o.math !== 'f32' && o.math !== 'f16') throw new CocaError(`--math must be f32 or f16, not ${o.math}`);
+  const dtype = resolveDtype(o.dtype, '--dtype');
+  const math = resolveMath(o.math, '--math');
   const config = await folderConfig(o.model);
   let weightsPath: string | undefined;
   for (const name of WEIGHT_FILE_NAMES) {
@@ -67,7 +68,7 @@ export async function runModelCommand(command: 'embed' | 'caption', o: ModelComm
   const source = await openFileSource(weightsPath);
   const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
   try {
-    const model = await CocaModel.load(gpu, await openCheckpoint(source), config, { dtype: o.dtype === 'fp32' ? 'fp32' : 'fp16', math: o.math === 'f16' ? 'f16' : 'f32' });
+    const model = await CocaModel.load(gpu, await openCheckpoint(source), config, { dtype, math });
     if (command === 'embed') {
       const imageFeatures = pixels.length ? await model.encodeImages(pixels) : [];
       const textFeatures = o.texts.length ? await model.encodeTexts(tokenizer.tokenize(o.texts, config.text.contextLength)) : [];

@@ -8,6 +8,7 @@ import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { AbortError, CocaError, DisposedError, ImageDecodeError } from '../errors';
 import { WeightCache } from '../io/cache';
 import { isRepoId } from '../io/hub';
+import { resolveDtype, resolveMath, type WeightDtype } from '../options';
 import type {
   CachedModel,
   CacheUsage,
@@ -34,6 +35,7 @@ export {
   ModelConfigError,
   ModelFormatError,
   NetworkError,
+  OptionsError,
   QuotaExceededError,
   VocabularyError,
   WebGPUUnavailableError,
@@ -62,9 +64,9 @@ export async function createCoca(options: CreateCocaOptions & { testing?: CocaTe
   options.signal?.throwIfAborted();
   const request: LoadRequest = {
     model: normalizeSource(options.model),
-    dtype: options.dtype ?? 'fp16',
+    dtype: resolveDtype(options.dtype),
+    math: resolveMath(options.math),
     cache: options.cache ?? true,
-    ...(options.math !== undefined ? { math: options.math } : {}),
     ...(options.revision !== undefined ? { revision: options.revision } : {}),
     ...(options.vocab !== undefined ? { vocab: options.vocab instanceof URL ? options.vocab.href : typeof options.vocab === 'string' ? absoluteUrl(options.vocab) : options.vocab } : {}),
     ...(options.hubUrl !== undefined ? { hubUrl: options.hubUrl } : {}),
@@ -300,7 +302,7 @@ export function listCachedModels(): Promise<CachedModel[]> {
  * Deletes a model from this browser: every revision and dtype of `id` (a repo id, a model URL as given to
  * createCoca, or an id from listCachedModels), or only those named. Returns how many entries went.
  */
-export function deleteCachedModel(id: string, only: { revision?: string; dtype?: 'fp16' | 'fp32' } = {}): Promise<number> {
+export function deleteCachedModel(id: string, only: { revision?: string; dtype?: WeightDtype } = {}): Promise<number> {
   return pageCache().deleteModel(cacheId(id), only);
 }
 

@@ -1,5 +1,8 @@
 // The client API contract: what a page gets from createCoca(). The worker implements it behind comlink;
 // the demo, the widget and the PWA use only this.
+import type { CaptionOptions, MathPrecision, WeightDtype } from '../options';
+
+export type { CaptionOptions, CaptionSettings, CaptionStrategy, CaptionToken, MathPrecision, WeightDtype } from '../options';
 
 /** A model: a hub repo id ('laion/…'), a base URL ending in '/', or the files of a local folder. */
 export type ModelSource = string | URL | readonly File[];
@@ -15,27 +18,6 @@ export interface LoadProgress {
   rate: number;
   /** The file or tensor being worked on, for display. */
   detail?: string;
-}
-
-export type CaptionStrategy = 'greedy' | 'beam' | 'beam-openclip' | 'sample';
-
-export interface CaptionOptions {
-  strategy?: CaptionStrategy;
-  /** OpenCLIP defaults: 30 and 5 (lengths include the start token). */
-  maxLength?: number;
-  minLength?: number;
-  /** Beam search. 'beam-openclip': OpenCLIP's default generate() (6 beams, 3 groups, raw-logit scores). */
-  numBeams?: number;
-  numBeamGroups?: number;
-  lengthPenalty?: number;
-  /** Sampling. */
-  topK?: number;
-  topP?: number;
-  temperature?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  onToken?: (token: { id: number; text: string; index: number }) => void;
-  signal?: AbortSignal;
 }
 
 export interface CaptionResult {
@@ -58,7 +40,7 @@ export interface ModelInfo {
   id: string;
   revision: string;
   config: unknown;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   adapter: string;
   limits: Record<string, number>;
   /** GPU memory in use by this model, bytes. */
@@ -91,9 +73,10 @@ export interface CreateCocaOptions {
   model: ModelSource;
   revision?: string;
   vocab?: string | URL | File;
-  dtype?: 'fp16' | 'fp32';
+  /** Weights on the GPU: 'fp16' (default) or 'fp32'. */
+  dtype?: WeightDtype;
   /** Matmul arithmetic: 'f32' (default), or 'f16' products summed in f32 where the GPU has shader-f16. */
-  math?: 'f32' | 'f16';
+  math?: MathPrecision;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   /** Hears what went wrong without failing the load or a call: the error itself (QuotaExceededError, DeviceLostError, …). */
@@ -129,7 +112,7 @@ export interface CacheUsage {
 export interface CachedModel {
   id: string;
   revision: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   bytes: number;
   /** ms since epoch. */
   storedAt: number;

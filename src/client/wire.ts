@@ -5,7 +5,8 @@
 import { transferHandlers, type TransferHandler } from 'comlink';
 import * as errorClasses from '../errors';
 import { AbortError, CocaError } from '../errors';
-import type { CaptionOptions, CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from './types';
+import type { CaptionSettings, CaptionToken, MathPrecision, WeightDtype } from '../options';
+import type { CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from './types';
 
 /** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
 export type WorkerImage = Blob | ImageBitmap | ImageData;
@@ -15,8 +16,8 @@ export interface LoadRequest {
   model: string | readonly File[];
   revision?: string;
   vocab?: string | File;
-  dtype: 'fp16' | 'fp32';
-  math?: 'f32' | 'f16';
+  dtype: WeightDtype;
+  math: MathPrecision;
   hubUrl?: string;
   cache: boolean;
   /** Testing knobs: cache chunk size and the first retry wait. */
@@ -34,11 +35,7 @@ export interface SerializedError {
 
 export type RuntimeEvent = { type: 'progress'; progress: LoadProgress } | { type: 'warning'; error: SerializedError };
 
-export interface TokenEvent {
-  id: number;
-  text: string;
-  index: number;
-}
+export type TokenEvent = CaptionToken;
 
 /** Every answer carries a fresh ModelInfo, so the page's `coca.info` stays current without a round trip. */
 export interface Reply<T> {
@@ -46,7 +43,7 @@ export interface Reply<T> {
   info: ModelInfo;
 }
 
-export type CaptionRequest = Omit<CaptionOptions, 'onToken' | 'signal'>;
+export type CaptionRequest = CaptionSettings;
 
 /**
  * The worker's side. Calls run one at a time in the order they arrive; `callId` names a call so that

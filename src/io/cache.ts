@@ -12,6 +12,7 @@ import { QuotaExceededError } from '../errors';
 import { crc32 } from './cache-checksum';
 import { IdbStore, type KeyValueStore, type StoreKey } from './cache-store';
 import type { ConfigSource, FileIdentity, VocabularyFiles } from './hub';
+import type { WeightDtype } from '../options';
 
 /** Bumped when the records' meaning changes; the weight layout has its own version inside. */
 export const CACHE_FORMAT_VERSION = 1;
@@ -22,7 +23,7 @@ export const DEFAULT_CHUNK_BYTES = 32 * 2 ** 20;
 export interface CacheModelKey {
   id: string;
   revision: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
 }
 
 export interface ChunkRecord {
@@ -36,7 +37,7 @@ interface StoredRecordBase {
   layout: number;
   id: string;
   revision: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   /** The checkpoint the chunks were converted from. */
   source: FileIdentity;
   config: ConfigSource;
@@ -70,7 +71,7 @@ interface StoredVocabulary {
 export interface CachedModelEntry {
   id: string;
   revision: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   bytes: number;
   storedAt: number;
 }
@@ -179,7 +180,7 @@ export class WeightCache {
   }
 
   /** Deletes every revision and dtype of `id` (or only those given), partial downloads included. Returns how many entries went. */
-  async deleteModel(id: string, filter: { revision?: string; dtype?: 'fp16' | 'fp32' } = {}): Promise<number> {
+  async deleteModel(id: string, filter: { revision?: string; dtype?: WeightDtype } = {}): Promise<number> {
     const records = [
       ...(await this.store.values<StoredRecordBase>(['manifest', id])),
       ...(await this.store.values<StoredRecordBase>(['partial', id])),

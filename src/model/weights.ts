@@ -10,8 +10,7 @@ import type { Gpu } from '../gpu/gpu';
 import { WeightStore } from '../gpu/buffers';
 import { bytesFor, numel, type Tensor } from '../gpu/tensor';
 import { expectedTensors, validateCheckpoint, type CocaConfig } from './config';
-
-export type WeightDtype = 'fp16' | 'fp32';
+import { resolveDtype, type WeightDtype } from '../options';
 
 /**
  * Bumped whenever the converted layout changes (tensor order, transposes, packing): a cache written by
@@ -229,7 +228,7 @@ export class CocaWeights {
     options: { dtype?: WeightDtype; onProgress?: (p: WeightProgress) => void; signal?: AbortSignal } = {},
   ): Promise<CocaWeights> {
     validateCheckpoint(checkpoint, config);
-    const layout = weightLayout(config, options.dtype ?? 'fp16');
+    const layout = weightLayout(config, resolveDtype(options.dtype));
     const total = [...expectedTensors(config).keys()].reduce((sum, name) => sum + checkpoint.tensors.get(name)!.byteLength, 0);
     let done = 0;
     const converter = new EntryConverter(checkpoint, (bytes, tensor) => {

@@ -77,7 +77,7 @@ export abstract class CocaElement extends HTMLElement {
   get modelRequest(): ModelRequest {
     const dtype = this.getAttribute('dtype');
     const request: ModelRequest = { model: this.getAttribute('model')?.trim() || (this.constructor as typeof CocaElement).defaultModel };
-    if (dtype === 'fp16' || dtype === 'fp32') request.dtype = dtype;
+    if (dtype !== null) request.dtype = dtype;
     const vocab = this.getAttribute('vocab');
     if (vocab) request.vocab = new URL(vocab, document.baseURI).href;
     const revision = this.getAttribute('revision');

@@ -1,5 +1,6 @@
 // <coca-caption src="photo.jpg"></coca-caption>: the image and its caption, streamed as it is written.
-import type { CaptionResult, CaptionStrategy, Coca } from '../client/types';
+import type { CaptionResult, Coca } from '../client/types';
+import { resolveStrategy } from '../options';
 import { CocaElement, part, type CocaBaseEventMap } from './base-element';
 
 export type CocaCaptionEventDetail = CaptionResult;
@@ -7,8 +8,6 @@ export type CocaCaptionEventDetail = CaptionResult;
 export interface CocaCaptionEventMap extends CocaBaseEventMap {
   'coca-caption': CustomEvent<CocaCaptionEventDetail>;
 }
-
-const STRATEGIES: readonly CaptionStrategy[] = ['greedy', 'beam', 'beam-openclip', 'sample'];
 
 export class CocaCaptionElement extends CocaElement {
   static override get observedAttributes(): string[] {
@@ -46,14 +45,15 @@ figcaption:empty { display: none; }`,
   }
 
   protected async run(coca: Coca, image: Blob, signal: AbortSignal): Promise<void> {
-    const strategy = this.getAttribute('strategy') as CaptionStrategy | null;
-    const maxLength = Number(this.getAttribute('max-length'));
+    // A bad attribute is an OptionsError, reported as coca-error like any other failure.
+    const strategy = resolveStrategy(this.getAttribute('strategy') ?? undefined, 'the strategy attribute');
+    const maxLength = this.getAttribute('max-length');
     let streamed = '';
     this.captionText.setAttribute('aria-busy', 'true');
     try {
       const result = await coca.caption(image, {
-        ...(strategy && STRATEGIES.includes(strategy) ? { strategy } : {}),
-        ...(maxLength > 1 ? { maxLength } : {}),
+        strategy,
+        ...(maxLength !== null ? { maxLength: Number(maxLength) } : {}),
         signal,
         onToken: (token) => {
           if (signal.aborted) return;

@@ -2,13 +2,15 @@
 // by what identifies a loaded model (id, revision, dtype, vocabulary).
 import { createCoca } from '../client';
 import type { Coca, LoadProgress } from '../client/types';
+import { resolveDtype } from '../options';
 
 export const DEFAULT_MODEL = 'laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k';
 
 export interface ModelRequest {
   /** Hub repo id or base URL of a model folder. */
   model: string;
-  dtype?: 'fp16' | 'fp32';
+  /** Weights on the GPU, as the `dtype` attribute spells it (checked by resolveDtype). */
+  dtype?: string;
   /** Vocabulary URL, when not at the client's default location. */
   vocab?: string;
   revision?: string;
@@ -23,7 +25,7 @@ const registry = new Map<string, Entry>();
 let modelLoads = 0;
 
 export function modelKey(request: ModelRequest): string {
-  return JSON.stringify([request.model, request.revision ?? 'main', request.dtype ?? 'fp16', request.vocab ?? '']);
+  return JSON.stringify([request.model, request.revision ?? 'main', resolveDtype(request.dtype, 'the dtype attribute'), request.vocab ?? '']);
 }
 
 /**
@@ -38,7 +40,7 @@ export function sharedCoca(request: ModelRequest, onProgress?: (progress: LoadPr
     modelLoads++;
     const coca = createCoca({
       model: request.model,
-      ...(request.dtype ? { dtype: request.dtype } : {}),
+      dtype: resolveDtype(request.dtype, 'the dtype attribute'),
       ...(request.vocab ? { vocab: request.vocab } : {}),
       ...(request.revision ? { revision: request.revision } : {}),
       onProgress: (progress) => {

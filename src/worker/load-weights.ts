@@ -21,7 +21,8 @@ import {
 import { CACHE_FORMAT_VERSION } from '../io/cache';
 import { CocaError, ModelChangedError } from '../errors';
 import { validateCheckpoint, type CocaConfig } from '../model/config';
-import { EntryConverter, WEIGHT_LAYOUT_VERSION, firstEntryAt, sourceRange, weightLayout, type WeightDtype, type WeightLayout } from '../model/weights';
+import { EntryConverter, WEIGHT_LAYOUT_VERSION, firstEntryAt, sourceRange, weightLayout, type WeightLayout } from '../model/weights';
+import type { WeightDtype } from '../options';
 import type { ProgressMeter } from './progress';
 
 export interface WeightSource {

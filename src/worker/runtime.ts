@@ -28,6 +28,7 @@ import {
 } from '../client/wire';
 import { loadWeights, type WeightSink } from './load-weights';
 import { ProgressMeter } from './progress';
+import { DEFAULT_DTYPE } from '../options';
 
 export interface RuntimeDeps {
   shaders: ShaderLibrary;
@@ -147,8 +148,7 @@ export class CocaRuntime implements RuntimeApi {
       async (m, signal) => {
         const started = performance.now();
         const pixels = await this.pixels(m, image);
-        const tokens = await m.model.caption(pixels, {
-          ...options,
+        const tokens = await m.model.caption(pixels, options, {
           signal,
           ...(onToken
             ? {
@@ -306,7 +306,7 @@ export class CocaRuntime implements RuntimeApi {
       signal.throwIfAborted();
       progress.total('compile', 1);
       progress.flush('compile', 'compiling GPU pipelines');
-      const model = await progress.time('compile', () => CocaModel.fromWeights(gpu, result.config, result.sink.weights, request.math ?? 'f32'));
+      const model = await progress.time('compile', () => CocaModel.fromWeights(gpu, result.config, result.sink.weights, request.math));
       progress.add('compile', 1);
       gpu.checkHealthy();
       const tokenizer = await tokenizerFrom(result.vocabulary);
@@ -370,7 +370,7 @@ export class CocaRuntime implements RuntimeApi {
       id: m?.id ?? '',
       revision: m?.revision ?? request?.revision ?? 'main',
       config: m?.config ?? null,
-      dtype: request?.dtype ?? 'fp16',
+      dtype: request?.dtype ?? DEFAULT_DTYPE,
       adapter: m?.gpu.adapterName ?? '',
       limits: m ? plainLimits(m.gpu.info.limits) : {},
       gpuBytes: stats ? stats.bytes.weights + stats.bytes.activations + stats.bytes.uniforms + stats.bytes.staging : 0,

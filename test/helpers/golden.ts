@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { openCheckpoint, type Checkpoint } from '../../src/io/checkpoint';
 import { openFileSource } from '../../src/io/source-node';
 import { parseOpenClipConfig, type CocaConfig } from '../../src/model/config';
-import { CocaModel, type MathPrecision } from '../../src/model/coca';
-import type { WeightDtype } from '../../src/model/weights';
+import { CocaModel } from '../../src/model/coca';
+import type { MathPrecision, WeightDtype } from '../../src/options';
 import { loadTokenizerFromBytes, type ClipTokenizer } from '../../src/text/index';
 import { testGpu } from './gpu';
 
@@ -49,8 +49,12 @@ export async function tokenizer(): Promise<ClipTokenizer> {
 
 export async function loadTiny(file: (typeof WEIGHT_FILES)[number], dtype: WeightDtype, math: MathPrecision = 'f32'): Promise<CocaModel> {
   const gpu = await testGpu();
-  const checkpoint = await openCheckpoint(await openFileSource(`${TINY}${file}`));
-  return CocaModel.load(gpu, checkpoint, await tinyConfig(), { dtype, math });
+  const source = await openFileSource(`${TINY}${file}`);
+  try {
+    return await CocaModel.load(gpu, await openCheckpoint(source), await tinyConfig(), { dtype, math });
+  } finally {
+    await source.close();
+  }
 }
 
 /** Rows [from, to) of a [N, width] array. */
