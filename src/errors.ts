@@ -45,18 +45,23 @@ export type CheckpointErrorCode =
   | 'truncated'
   | 'header-too-large'
   | 'bad-header'
+  | 'too-many-tensors'
   | 'offset-out-of-range'
   | 'overlap'
+  | 'gap'
   | 'size-mismatch'
   | 'unsupported-dtype'
   | 'bad-zip'
+  | 'duplicate-entry'
+  | 'crc-mismatch'
   | 'compressed-entry'
   | 'missing-storage'
   | 'bad-pickle'
   | 'unknown-opcode'
   | 'not-a-state-dict'
   | 'non-contiguous'
-  | 'big-endian';
+  | 'big-endian'
+  | 'non-finite';
 
 /** A checkpoint file (safetensors or PyTorch .bin) is corrupt, truncated or uses something we do not read. */
 export class CheckpointFormatError extends CocaError {
@@ -86,6 +91,23 @@ export class UnsupportedDtypeError extends CheckpointFormatError {
     message: string,
   ) {
     super('unsupported-dtype', message);
+  }
+}
+
+/**
+ * A weight is NaN or ±Inf (or, for fp16 weights, too large to be a half): the checkpoint is corrupt, and a
+ * model built from it would answer NaN. Names the tensor and the first bad element.
+ */
+export class NonFiniteWeightError extends CheckpointFormatError {
+  override name = 'NonFiniteWeightError';
+  constructor(
+    readonly tensor: string,
+    /** Index of the first bad element in the tensor (row-major). */
+    readonly index: number,
+    readonly value: number,
+    message: string,
+  ) {
+    super('non-finite', message);
   }
 }
 
@@ -148,6 +170,20 @@ export class ImageTooLargeError extends CocaError {
 /** The tokenizer's vocabulary files are missing, truncated or not the CLIP BPE vocabulary. */
 export class VocabularyError extends CocaError {
   override name = 'VocabularyError';
+}
+
+/** A text (or a batch of texts) is longer than the tokenizer accepts in one call; see MAX_TEXT_CHARS in src/text/tokenizer.ts. */
+export class TextTooLongError extends CocaError {
+  override name = 'TextTooLongError';
+  constructor(
+    message: string,
+    /** Characters given (of one text, or of the whole call). */
+    readonly length: number,
+    /** The limit that was exceeded. */
+    readonly limit: number,
+  ) {
+    super(message);
+  }
 }
 
 /** A token id outside the vocabulary was given to the tokenizer (e.g. to decode). */

@@ -34,8 +34,9 @@ describe('npx coca', () => {
   it('preprocess prints [3, N, N] matching OpenCLIP’s transform', async () => {
     const out = (await coca('preprocess', '--size', '224', image('chelsea.png'), '--json')) as { shape: number[]; data: number[] };
     expect(out.shape).toEqual([3, 224, 224]);
-    const ref = await openCheckpoint(await openFileSource(`${SHARED}golden/preprocess/preprocess-224.safetensors`));
-    const want = (await ref.readF32('pixel_values')).subarray(0, 3 * 224 * 224); // chelsea.png is first
+    const refFile = await openFileSource(`${SHARED}golden/preprocess/preprocess-224.safetensors`);
+    const want = (await (await openCheckpoint(refFile)).readF32('pixel_values')).subarray(0, 3 * 224 * 224); // chelsea.png is first
+    await refFile.close();
     expect(maxAbsDiff(out.data, want)).toBeLessThanOrEqual(PIXEL_TOL);
   });
 

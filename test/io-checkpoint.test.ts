@@ -1,10 +1,11 @@
 import { openAsBlob } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointFormatError, ModelFormatError } from '../src/errors';
+import { CheckpointFormatError, ModelFormatError, NonFiniteWeightError } from '../src/errors';
 import { openCheckpoint, type Checkpoint } from '../src/io/checkpoint';
 import { f32ArrayToF16, packF16Pairs } from '../src/io/fp16';
 import { BlobSource, MemorySource } from '../src/io/source';
 import { openFileSource, type FileSource } from '../src/io/source-node';
+import { EntryConverter, type WeightEntry } from '../src/model/weights';
 import {
   buildSafetensors,
   concat,
@@ -152,5 +153,69 @@ describe('format detection', () => {
     expect(error).toBeInstanceOf(CheckpointFormatError);
     expect((error as CheckpointFormatError).code).toBe('unknown-format');
     expect((error as Error).message).toMatch(/page\.html is neither safetensors nor a PyTorch zip checkpoint/);
+  });
+});
+
+describe('non-finite weights are corruption', () => {
+  const NAN_AT = 5;
+
+  /** A checkpoint with one [4, 4] f32 tensor `w` holding `bad` at element NAN_AT, and logit_scale. */
+  async function checkpointWith(bad: number, logitScale = 2): Promise<Checkpoint> {
+    const values = Array.from({ length: 16 }, (_, i) => (i === NAN_AT ? bad : i / 4));
+    const file = buildSafetensors(
+      {
+        w: { dtype: 'F32', shape: [4, 4], data_offsets: [0, 64] },
+        logit_scale: { dtype: 'F32', shape: [], data_offsets: [64, 68] },
+      },
+      concat([f32Bytes(values), f32Bytes([logitScale])]),
+    );
+    return openCheckpoint(new MemorySource(file, 'bad.safetensors'));
+  }
+
+  const entry = (dtype: WeightEntry['dtype'], transform: WeightEntry['transform'] = { kind: 'copy' }): WeightEntry => ({
+    name: 'w',
+    source: 'w',
+    shape: [4, 4],
+    dtype,
+    transform,
+    byteOffset: 0,
+    byteLength: dtype === 'f32' ? 64 : 32,
+  });
+
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    it(`${bad} fails whole-tensor and ranged conversion, naming the tensor and the element`, async () => {
+      const converter = new EntryConverter(await checkpointWith(bad));
+      for (const convert of [
+        () => converter.convert(entry('f32')),
+        () => converter.convert(entry('f16x2', { kind: 'transpose', rows: 4, cols: 4 })),
+        // Stored bytes [16, 32) of an f32 entry are elements 4…7.
+        () => converter.convertRange(entry('f32'), 16, 32),
+      ]) {
+        const error = await convert().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(NonFiniteWeightError);
+        expect(error).toMatchObject({ tensor: 'w', index: NAN_AT, code: 'non-finite' });
+        expect((error as Error).message).toMatch(new RegExp(`bad\\.safetensors: tensor w holds at element ${NAN_AT} the value ${bad}: the checkpoint is corrupt`));
+      }
+      // A range that does not hold the bad element converts.
+      expect(Array.from(new Float32Array((await converter.convertRange(entry('f32'), 0, 16)).slice().buffer))).toEqual([0, 0.25, 0.5, 0.75]);
+    });
+  }
+
+  it('a value beyond fp16 fails as fp16 weights (with a hint) and loads exactly as fp32', async () => {
+    const converter = new EntryConverter(await checkpointWith(70000));
+    const error = await converter.convert(entry('f16x2')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonFiniteWeightError);
+    expect((error as Error).message).toMatch(/holds at element 5 the value 70000, beyond the ±65504 of fp16 weights: load it with dtype 'fp32'/);
+    const asF32 = new Float32Array((await converter.convert(entry('f32'))).slice().buffer);
+    expect(asF32[NAN_AT]).toBe(70000);
+    // 65504 is the largest half and stays finite.
+    const largest = new EntryConverter(await checkpointWith(65504));
+    expect((await largest.convert(entry('f16x2'))).byteLength).toBe(32);
+  });
+
+  it('a NaN logit_scale', async () => {
+    const converter = new EntryConverter(await checkpointWith(1, NaN));
+    await expect(converter.logitScale()).rejects.toThrow(/tensor logit_scale holds at element 0 the value NaN/);
+    expect(await new EntryConverter(await checkpointWith(1, 2)).logitScale()).toBe(Math.exp(2));
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointFormatError, TruncatedFileError, UnsafePickleError, UnsupportedDtypeError } from '../src/errors';
 import { openCheckpoint } from '../src/io/checkpoint';
@@ -215,5 +216,163 @@ describe('reads stay lazy', () => {
     } finally {
       await file.close();
     }
+  });
+});
+
+/** Byte equality without vitest's element-by-element diff (megabytes of it are slow). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+}
+
+describe('CRC-32 of every entry read', () => {
+  const golden = new Uint8Array(readFileSync(GOLDEN_TORCH));
+  // text_decoder.text_projection [48, 49408] f32: a 9.5 MB storage, read in ranges by the loader.
+  const BIG = 'text_decoder.text_projection';
+
+  async function goldenIndex(bytes: Uint8Array = golden) {
+    const checkpoint = await openCheckpoint(new MemorySource(bytes, 'model.bin'));
+    return { checkpoint, info: checkpoint.tensors.get(BIG)! };
+  }
+
+  function flipped(at: number): Uint8Array {
+    const bytes = golden.slice();
+    bytes[at]! ^= 0x10;
+    return bytes;
+  }
+
+  it('reads the golden storages in ranges, in order and out of order, with the bytes unchanged', async () => {
+    const { checkpoint, info } = await goldenIndex();
+    const half = Math.floor(info.byteLength / 8) * 4;
+    const whole = golden.subarray(info.byteOffset, info.byteOffset + info.byteLength);
+    // Second half first (a resumed download), then the first half, then everything again.
+    expect(sameBytes(await checkpoint.source.read(info.byteOffset + half, info.byteLength - half), whole.subarray(half))).toBe(true);
+    expect(sameBytes(await checkpoint.source.read(info.byteOffset, half), whole.subarray(0, half))).toBe(true);
+    expect(sameBytes(await checkpoint.readBytes(BIG), whole)).toBe(true);
+  });
+
+  it('a flipped byte in a storage read in ranges fails when the entry is complete, and keeps failing', async () => {
+    const { info } = await goldenIndex();
+    const { checkpoint } = await goldenIndex(flipped(info.byteOffset + 1000));
+    const half = Math.floor(info.byteLength / 8) * 4;
+    await checkpoint.source.read(info.byteOffset, half); // the loader's first chunk: not yet known
+    const error = await failure(checkpoint.source.read(info.byteOffset + half, info.byteLength - half));
+    expect((error as CheckpointFormatError).code).toBe('crc-mismatch');
+    expect(error.message).toMatch(/model\.bin: zip entry open_clip_pytorch_model\/data\/\d+ fails its CRC-32 check .* the file is corrupt; download it again/);
+    expect(((await failure(checkpoint.readF32(BIG))) as CheckpointFormatError).code).toBe('crc-mismatch');
+  });
+
+  it('a read that starts after the flipped byte (a resumed download) still catches it', async () => {
+    const { info } = await goldenIndex();
+    const { checkpoint } = await goldenIndex(flipped(info.byteOffset + 4));
+    const error = await failure(checkpoint.source.read(info.byteOffset + info.byteLength - 400, 400));
+    expect((error as CheckpointFormatError).code).toBe('crc-mismatch');
+  });
+
+  it('a flipped byte in the pickle fails at open', async () => {
+    const directory = await readZipDirectory(new MemorySource(golden));
+    const pickle = directory.entries.get('open_clip_pytorch_model/data.pkl')!;
+    // Inside a tensor name string of the pickle: still a valid pickle, but not the one that was saved.
+    const error = await failure(openCheckpoint(new MemorySource(flipped(pickle.localHeaderOffset + 30 + 32 + 66 + 40))));
+    expect((error as CheckpointFormatError).code).toBe('crc-mismatch');
+    expect(error.message).toMatch(/zip entry open_clip_pytorch_model\/data\.pkl fails its CRC-32 check/);
+  });
+
+  it('the unused tail of a storage is checked too', async () => {
+    const storage = f32Bytes([1, 2, 3, 4, 5, 6, 7, 8]);
+    const tensors: PickledTensor[] = [{ key: 'head', storageKey: '0', storageNumel: 8, shape: [4] }];
+    const archive = torchArchive(stateDictPickle(tensors), { '0': storage });
+    const good = await open(archive);
+    expect(Array.from(await good.readF32('head'))).toEqual([1, 2, 3, 4]);
+    const damaged = archive.slice();
+    const tail = good.tensors.get('head')!.byteOffset + 28; // element 7, which no tensor uses
+    damaged[tail]! ^= 1;
+    expect(((await failure((await open(damaged)).readF32('head'))) as CheckpointFormatError).code).toBe('crc-mismatch');
+  });
+});
+
+describe('directory and local headers must agree', () => {
+  const archive = (): Uint8Array => torchArchive(stateDictPickle(TENSORS), { '0': STORAGE });
+
+  /** Offset of the local header of `name` in a fixture archive. */
+  async function localHeader(bytes: Uint8Array, name: string): Promise<number> {
+    return (await readZipDirectory(new MemorySource(bytes))).entries.get(name)!.localHeaderOffset;
+  }
+
+  it('a name listed twice in the directory', async () => {
+    const bytes = buildZip([
+      { name: 'archive/data.pkl', data: stateDictPickle(TENSORS) },
+      { name: 'archive/data/0', data: STORAGE },
+      { name: 'archive/data/0', data: f32Bytes(new Array<number>(12).fill(0)) },
+    ]);
+    const error = await failure(open(bytes));
+    expect((error as CheckpointFormatError).code).toBe('duplicate-entry');
+    expect(error.message).toMatch(/zip directory lists archive\/data\/0 twice/);
+  });
+
+  it('a local extra length changed to slide the data', async () => {
+    for (const delta of [4, -4, 8]) {
+      const bytes = archive();
+      const at = await localHeader(bytes, 'archive/data/0');
+      const view = new DataView(bytes.buffer);
+      view.setUint16(at + 28, view.getUint16(at + 28, true) + delta, true);
+      const error = await failure(open(bytes));
+      expect((error as CheckpointFormatError).code, `extra length ${delta}`).toBe('bad-zip');
+      expect(error.message).toMatch(/local header of zip entry archive\/data\/0 has a damaged extra field/);
+    }
+  });
+
+  it('the golden archive with one extra length changed', async () => {
+    const bytes = new Uint8Array(readFileSync(GOLDEN_TORCH));
+    const at = await localHeader(bytes, 'open_clip_pytorch_model/data/5');
+    const view = new DataView(bytes.buffer);
+    view.setUint16(at + 28, view.getUint16(at + 28, true) + 4, true);
+    const error = await failure(open(bytes));
+    expect((error as CheckpointFormatError).code).toBe('bad-zip');
+  });
+
+  it('a local size, CRC or method that differs from the directory', async () => {
+    const cases: [number, number, RegExp][] = [
+      [22, 40, /gives size 40 but the central directory 48/],
+      [18, 40, /gives compressed size 40 but the central directory 48/],
+      [14, 0x1234, /gives CRC-32 4660 but the central directory/],
+      [8, 8, /gives method 8 but the central directory 0/],
+    ];
+    for (const [field, value, message] of cases) {
+      const bytes = archive();
+      const at = await localHeader(bytes, 'archive/data/0');
+      const view = new DataView(bytes.buffer);
+      if (field === 8) view.setUint16(at + field, value, true);
+      else view.setUint32(at + field, value, true);
+      const error = await failure(open(bytes));
+      expect((error as CheckpointFormatError).code).toBe('bad-zip');
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('an entry whose data would run into the next entry', async () => {
+    const bytes = archive();
+    const directory = await readZipDirectory(new MemorySource(bytes));
+    const entry = directory.entries.get('archive/data/0')!;
+    // Grow the entry by 8 bytes in both the central directory and its local header.
+    const view = new DataView(bytes.buffer);
+    let central = directory.directoryOffset;
+    while (new TextDecoder().decode(bytes.subarray(central + 46, central + 46 + view.getUint16(central + 28, true))) !== entry.name) {
+      central += 46 + view.getUint16(central + 28, true) + view.getUint16(central + 30, true) + view.getUint16(central + 32, true);
+    }
+    for (const [base, fields] of [[central, [20, 24]], [entry.localHeaderOffset, [18, 22]]] as const) {
+      for (const field of fields) view.setUint32(base + field, entry.size + 8, true);
+    }
+    const error = await failure(open(bytes));
+    expect(error.message).toMatch(/zip entry archive\/data\/0 \(56 bytes at \d+\) runs into the next entry/);
+  });
+
+  it('a directory with more bytes than its entry count accounts for', async () => {
+    const bytes = archive();
+    const view = new DataView(bytes.buffer);
+    const eocd = bytes.byteLength - 22;
+    view.setUint16(eocd + 8, view.getUint16(eocd + 8, true) - 1, true);
+    view.setUint16(eocd + 10, view.getUint16(eocd + 10, true) - 1, true);
+    const error = await failure(open(bytes));
+    expect(error.message).toMatch(/zip directory has \d+ bytes after its 2 entries: the entry count is wrong/);
   });
 });

@@ -4,11 +4,17 @@
 // computed with OpenCLIP's SimpleTokenizer code, ftfy 6.3.1 and CPython 3.11's html module.
 
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { TokenIdError, VocabularyError } from '../src/errors';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { TextTooLongError, TokenIdError, VocabularyError } from '../src/errors';
 import { ClipTokenizer, cleanText, loadTokenizerFromBytes } from '../src/text';
+import { BytePairEncoder } from '../src/text/bpe';
+import { BYTE_TO_CHAR } from '../src/text/byte-level';
+import { pythonStrip } from '../src/text/clean';
 import { ftfyUnescapeHtml, pythonHtmlUnescape } from '../src/text/html-unescape';
+import { MAX_CALL_TEXT_CHARS, MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../src/text/tokenizer';
+import { MAX_VOCABULARY_BYTES, vocabularyFromBpeText } from '../src/text/vocabulary';
+import { mulberry32 } from './reference/random';
 
 const shared = (path: string): URL => new URL(`../../shared/${path}`, import.meta.url);
 
@@ -257,5 +263,154 @@ describe('cleaning as OpenCLIP does (ftfy, html.unescape twice, whitespace, lowe
       expect(pythonHtmlUnescape(input), input).toBe(python);
       expect(ftfyUnescapeHtml(input), input).toBe(ftfy);
     }
+  });
+});
+
+/**
+ * OpenCLIP's SimpleTokenizer.bpe, transliterated line by line (quadratic): the reference the fast merge
+ * must equal on every word.
+ */
+function referenceBpe(word: string, ranks: ReadonlyMap<string, number>): string[] {
+  let symbols = [...word];
+  symbols[symbols.length - 1] += '</w>';
+  while (symbols.length > 1) {
+    let best = Infinity;
+    let first = '';
+    let second = '';
+    for (let i = 0; i + 1 < symbols.length; i++) {
+      const rank = ranks.get(`${symbols[i]} ${symbols[i + 1]}`) ?? Infinity;
+      if (rank < best) [best, first, second] = [rank, symbols[i]!, symbols[i + 1]!];
+    }
+    if (best === Infinity) break;
+    const merged: string[] = [];
+    for (let i = 0; i < symbols.length; i++) {
+      if (symbols[i] === first && i + 1 < symbols.length && symbols[i + 1] === second) {
+        merged.push(first + second);
+        i++;
+      } else merged.push(symbols[i]!);
+    }
+    symbols = merged;
+  }
+  return symbols;
+}
+
+describe('BPE merges as OpenCLIP does, in O(n log n)', () => {
+  const vocabulary = vocabularyFromBpeText(bpeText);
+  const ranks = new Map(vocabulary.merges.map((merge, rank) => [merge, rank] as [string, number]));
+  const ids = new Map(vocabulary.tokens.map((token, id) => [token, id] as [string, number]));
+  const reference = (word: string): number[] => referenceBpe(word, ranks).map((symbol) => ids.get(symbol)!);
+
+  /** Seeded words made of pieces of real tokens, so that many merges compete. */
+  function seededWords(count: number, maxPieces: number, seed: number): string[] {
+    const next = mulberry32(seed);
+    const pieces = vocabulary.tokens.slice(256, 20000).map((token) => token.replace('</w>', ''));
+    return Array.from({ length: count }, () => {
+      let word = '';
+      const n = 1 + Math.floor(next() * maxPieces);
+      for (let i = 0; i < n; i++) word += pieces[Math.floor(next() * pieces.length)]!;
+      return word;
+    });
+  }
+
+  it('equals the reference on 3,000 seeded words, repeated runs and every byte character', () => {
+    const words = [
+      ...seededWords(3000, 6, 11),
+      ...['a', 'aa', 'aaa', 'aaaa', 'aaaaa', 'ab'.repeat(9), 'aab'.repeat(7), 'ssssss', 'mississippi', 'lololololol'],
+      ...BYTE_TO_CHAR.map((char) => char.repeat(5)),
+    ];
+    const differing = words.filter((word) => {
+      const fast = new BytePairEncoder(ranks, ids).encodeWord(word);
+      return JSON.stringify(fast) !== JSON.stringify(reference(word));
+    });
+    expect(differing).toEqual([]);
+  });
+
+  it('equals the reference on long words (2,000 characters)', () => {
+    const encoder = new BytePairEncoder(ranks, ids);
+    for (const word of [...seededWords(3, 400, 5).map((w) => w.slice(0, 2000)), 'ab'.repeat(1000), 'a'.repeat(2000)]) {
+      expect(encoder.encodeWord(word)).toEqual(reference(word));
+    }
+  });
+
+  it(`tokenizes a single ${MAX_TEXT_CHARS}-character word in bounded time`, () => {
+    // Reference BPE takes ~30 s on a 20 KB word; O(n log n) takes milliseconds. The bound is loose for busy machines.
+    const BOUND_MS = 3000;
+    for (const word of ['x'.repeat(MAX_TEXT_CHARS), 'é'.repeat(MAX_TEXT_CHARS), seededWords(1, 4000, 3)[0]!.slice(0, MAX_TEXT_CHARS)]) {
+      const started = performance.now();
+      const row = tokenizer.encodeWithSpecials(word);
+      expect(performance.now() - started).toBeLessThan(BOUND_MS);
+      expect(row.length).toBe(76);
+      expect(row[75]).toBe(tokenizer.eot);
+    }
+  });
+});
+
+describe('caps and early stopping', () => {
+  it('stops BPE once the context is full, with rows identical to full encoding', () => {
+    const words = Array.from({ length: 300 }, (_, i) => `word${i}x`);
+    const text = words.join(' ');
+    const full = [tokenizer.sot, ...tokenizer.encode(text)];
+    const expected = [...full.slice(0, 75), tokenizer.eot];
+    const spy = vi.spyOn(BytePairEncoder.prototype, 'encodeWord');
+    try {
+      expect(tokenizer.encodeWithSpecials(text)).toEqual(expected);
+      // Each "wordNx" is 3 words to the tokenizer (letters, digit(s) split one per digit, letters): the
+      // context fills after ~30 of the 300, and no word after it reaches BPE.
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(76);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('refuses a text longer than MAX_TEXT_CHARS, and calls too large, by name and at once', () => {
+    const long = 'a '.repeat(MAX_TEXT_CHARS / 2) + 'b';
+    for (const call of [
+      () => tokenizer.encode(long),
+      () => tokenizer.tokenize([long]),
+      () => tokenizer.tokenize(Array.from({ length: MAX_CALL_TEXT_CHARS / 1024 + 1 }, () => 'a'.repeat(1024))),
+      () => tokenizer.tokenize(Array.from({ length: MAX_TEXTS_PER_CALL + 1 }, () => '')),
+    ]) {
+      const started = performance.now();
+      expect(call).toThrow(TextTooLongError);
+      expect(performance.now() - started).toBeLessThan(1000);
+    }
+    expect(() => tokenizer.encode(long)).toThrow(/a text of 16385 characters is longer than the 16384 taken/);
+    expect(tokenizer.encode('a '.repeat(MAX_TEXT_CHARS / 2 - 1))).toHaveLength(MAX_TEXT_CHARS / 2 - 1);
+  });
+
+  it('strips long inner runs of whitespace in linear time', () => {
+    const text = `a${' \u3000\u2028'.repeat(MAX_TEXT_CHARS / 3)}b`;
+    const started = performance.now();
+    expect(cleanText(text)).toBe('a b');
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(pythonStrip('\x1c\u3000 x y \t\x1f')).toBe('x y');
+  });
+});
+
+describe('vocabulary files that are not the vocabulary', () => {
+  it('a gzip bomb stops at MAX_VOCABULARY_BYTES with VocabularyError', async () => {
+    const bomb = gzipSync(new Uint8Array(MAX_VOCABULARY_BYTES * 2)); // 32 MiB of zeros in ~32 KB
+    expect(bomb.byteLength).toBeLessThan(64 * 1024);
+    const error = await loadTokenizerFromBytes(new Uint8Array(bomb)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VocabularyError);
+    expect((error as Error).message).toMatch(/bpe_simple_vocab_16e6\.txt\.gz inflates to more than 16777216 bytes/);
+  });
+
+  it('damaged or truncated gzip data is a VocabularyError', async () => {
+    const damaged = bpeGz.slice();
+    damaged.fill(0x55, 5000, 5100);
+    for (const bytes of [damaged, bpeGz.subarray(0, bpeGz.length / 2), Uint8Array.from([0x1f, 0x8b, 8, 0])]) {
+      const error = await loadTokenizerFromBytes(bytes).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(VocabularyError);
+      expect((error as Error).message).toMatch(/not valid gzip data|has \d+ lines|line \d+ is/);
+    }
+  });
+
+  it('a malformed merge line is named, shortened', () => {
+    const lines = bpeText.split('\n');
+    lines[1000] = `only-one-part${'x'.repeat(10_000)}`;
+    expect(() => ClipTokenizer.fromBpeText(lines.join('\n'))).toThrow(/line 1001 is "only-one-partx+…", expected "left right"/);
+    lines[1000] = 'three parts here';
+    expect(() => ClipTokenizer.fromBpeText(lines.join('\n'))).toThrow(VocabularyError);
   });
 });

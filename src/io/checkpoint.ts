@@ -14,6 +14,10 @@ export type CheckpointKind = 'safetensors' | 'torch';
 
 export interface Checkpoint {
   readonly kind: CheckpointKind;
+  /**
+   * The file, for ranged reads of tensor bytes (TensorInfo.byteOffset/byteLength). For a .bin this reads
+   * through CRC-32 checks of the storages (zip-verify.ts), so read tensor bytes through it, not the file.
+   */
   readonly source: ByteSource;
   /** Every float tensor, by its state-dict name (a DataParallel `module.` prefix removed). */
   readonly tensors: Map<string, TensorInfo>;
@@ -34,8 +38,9 @@ const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 /** Opens a checkpoint, detecting the format from its first bytes unless `kind` is given. */
 export async function openCheckpoint(source: ByteSource, kind?: CheckpointKind, options: IndexOptions = {}): Promise<Checkpoint> {
   const format = kind ?? (await detectKind(source));
-  const tensors = format === 'safetensors' ? (await readSafetensorsIndex(source, options)).tensors : await readTorchIndex(source, options);
-  return new IndexedCheckpoint(format, source, stripDataParallelPrefix(tensors));
+  // A .bin's tensors are read through CRC-32 checks; safetensors has no checksums to check.
+  const index = format === 'safetensors' ? { tensors: (await readSafetensorsIndex(source, options)).tensors, source } : await readTorchIndex(source, options);
+  return new IndexedCheckpoint(format, index.source, stripDataParallelPrefix(index.tensors));
 }
 
 async function detectKind(source: ByteSource): Promise<CheckpointKind> {

@@ -1,18 +1,26 @@
 // PyTorch's torch.save format (since 1.6): a stored zip with `<archive>/data.pkl` (the state dict as a
 // pickle whose tensors point at storages by key) and one entry `<archive>/data/<key>` per storage. Only the
-// directory and the pickle are read here; tensor bytes stay in the file until someone asks for them.
+// directory and the pickle are read here (both CRC-checked); tensor bytes stay in the file until someone
+// asks for them, and are then read through a source that checks each storage's CRC-32 (zip-verify.ts).
 
 import { CheckpointFormatError, UnsupportedDtypeError } from '../errors';
 import { stateDictTensors, unpickle, type TensorRef } from './pickle';
 import type { ByteSource } from './source';
 import { DTYPE_BYTES, elementCount, isTensorDtype, type IndexOptions, type TensorInfo } from './tensor-info';
 import { locateEntryData, readZipDirectory, type ZipDirectory, type ZipEntry } from './zip';
+import { checkEntryCrc, CrcCheckedSource, type CheckedEntry } from './zip-verify';
 
 /** A state dict's pickle is about 100 bytes per tensor; megabytes would be something else entirely. */
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
+export interface TorchIndex {
+  tensors: Map<string, TensorInfo>;
+  /** The file, read through CRC-32 checks of every storage a tensor uses: read tensor bytes through this. */
+  source: ByteSource;
+}
+
 /** Reads the tensor index of a torch.save zip archive. */
-export async function readTorchIndex(source: ByteSource, options: IndexOptions = {}): Promise<Map<string, TensorInfo>> {
+export async function readTorchIndex(source: ByteSource, options: IndexOptions = {}): Promise<TorchIndex> {
   const directory = await readZipDirectory(source);
   const pickleEntry = findPickle(directory, source.name);
   const archive = pickleEntry.name.slice(0, -'/data.pkl'.length);
@@ -24,12 +32,15 @@ export async function readTorchIndex(source: ByteSource, options: IndexOptions =
   const metaEntries = byteorderEntry ? [pickleEntry, byteorderEntry] : [pickleEntry];
   const metaOffsets = await locateEntryData(source, directory, metaEntries);
   if (byteorderEntry) {
-    const order = new TextDecoder().decode(await source.read(metaOffsets.get(byteorderEntry.name)!, byteorderEntry.size)).trim();
+    const orderBytes = await source.read(metaOffsets.get(byteorderEntry.name)!, byteorderEntry.size);
+    checkEntryCrc(source.name, byteorderEntry, orderBytes);
+    const order = new TextDecoder().decode(orderBytes).trim();
     if (order !== 'little') {
       throw new CheckpointFormatError('big-endian', `${source.name} was saved on a ${order}-endian machine; only little-endian checkpoints are read`);
     }
   }
   const pickleBytes = await source.read(metaOffsets.get(pickleEntry.name)!, pickleEntry.size);
+  checkEntryCrc(source.name, pickleEntry, pickleBytes);
   const refs = stateDictTensors(unpickle(pickleBytes, `${source.name}:${pickleEntry.name}`), source.name);
 
   const skip = new Set(options.skipDtypes ?? []);
@@ -59,6 +70,7 @@ export async function readTorchIndex(source: ByteSource, options: IndexOptions =
   const dataOffsets = await locateEntryData(source, directory, [...storageEntries.values()]);
 
   const tensors = new Map<string, TensorInfo>();
+  const checked = new Map<string, CheckedEntry>();
   for (const [name, ref] of kept) {
     const dtype = ref.storage.dtype as keyof typeof DTYPE_BYTES;
     const elementBytes = DTYPE_BYTES[dtype];
@@ -77,15 +89,19 @@ export async function readTorchIndex(source: ByteSource, options: IndexOptions =
         `${source.name}: tensor ${name} [${ref.shape.join(', ')}] at element ${ref.storageOffset} runs past its storage of ${ref.storage.numel}`,
       );
     }
-    tensors.set(name, {
+    const info: TensorInfo = {
       name,
       dtype,
       shape: [...ref.shape],
       byteOffset: dataOffsets.get(entryName)! + ref.storageOffset * elementBytes,
       byteLength: count * elementBytes,
-    });
+    };
+    tensors.set(name, info);
+    const dataOffset = dataOffsets.get(entryName)!;
+    const usedEnd = Math.max(checked.get(entryName)?.usedEnd ?? dataOffset, info.byteOffset + info.byteLength);
+    checked.set(entryName, { name: entryName, dataOffset, size: entry.size, crc32: entry.crc32, usedEnd });
   }
-  return tensors;
+  return { tensors, source: new CrcCheckedSource(source, [...checked.values()]) };
 }
 
 function findPickle(directory: ZipDirectory, sourceName: string): ZipEntry {

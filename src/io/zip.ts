@@ -1,6 +1,10 @@
 // Just enough ZIP to read PyTorch's archives: the central directory, parsed from the end (with ZIP64
 // records, which PyTorch always writes), and the local headers that say where each entry's data starts.
-// Only stored (uncompressed) entries can be read in place; PyTorch never compresses.
+// Only stored (uncompressed) entries can be read in place; PyTorch never compresses. Nothing is taken on
+// trust: names are unique, every entry's header, data and descriptor fit before the next entry, and each
+// local header must agree with the central directory (name, method, sizes, CRC, a well-formed extra field),
+// so a changed extra length cannot slide a tensor. The data itself is checked against the directory's
+// CRC-32 as it is read (see zip-verify.ts).
 
 import { CheckpointFormatError, TruncatedFileError } from '../errors';
 import type { ByteSource } from './source';
@@ -12,7 +16,14 @@ export interface ZipEntry {
   flags: number;
   compressedSize: number;
   size: number;
+  /** CRC-32 of the entry's (uncompressed) data, from the central directory. */
+  crc32: number;
   localHeaderOffset: number;
+  /**
+   * Where the next entry's local header (or the central directory) starts: this entry's header, data and
+   * data descriptor must all end before it.
+   */
+  regionEnd: number;
 }
 
 export interface ZipDirectory {
@@ -26,6 +37,11 @@ const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
 const ZIP64_EOCD_SIGNATURE = 0x06064b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
+const ZIP64_EXTRA_ID = 0x0001;
+/** General-purpose flag bit 3: CRC and sizes follow the data in a descriptor; the local header has zeros. */
+const FLAG_DATA_DESCRIPTOR = 0x8;
+const FLAG_ENCRYPTED = 0x1;
+const SATURATED = 0xffffffff;
 const EOCD_BYTES = 22;
 const ZIP64_LOCATOR_BYTES = 20;
 const ZIP64_EOCD_BYTES = 56;
@@ -96,7 +112,15 @@ export async function readZipDirectory(source: ByteSource): Promise<ZipDirectory
     throw new CheckpointFormatError('bad-zip', `${source.name}: zip claims ${entryCount} entries in a ${directorySize}-byte directory`);
   }
   const directory = await source.read(directoryOffset, directorySize);
-  return { entries: parseCentralDirectory(directory, entryCount, source.name), directoryOffset };
+  const entries = parseCentralDirectory(directory, entryCount, source.name);
+  setRegionEnds(entries, directoryOffset);
+  return { entries, directoryOffset };
+}
+
+/** Each entry owns the bytes from its local header up to the next entry's (or the directory). */
+function setRegionEnds(entries: Map<string, ZipEntry>, directoryOffset: number): void {
+  const sorted = [...entries.values()].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  sorted.forEach((entry, i) => (entry.regionEnd = sorted[i + 1]?.localHeaderOffset ?? directoryOffset));
 }
 
 /** Scans backwards for the end record whose comment length reaches exactly to the end of the file. */
@@ -138,48 +162,75 @@ function parseCentralDirectory(directory: Uint8Array, entryCount: number, source
       throw new CheckpointFormatError('bad-zip', `${sourceName}: zip directory entry ${index} runs past the directory`);
     }
     const name = decoder.decode(directory.subarray(at + CENTRAL_BYTES, at + CENTRAL_BYTES + nameLength));
+    if (entries.has(name)) {
+      throw new CheckpointFormatError(
+        'duplicate-entry',
+        `${sourceName}: zip directory lists ${name} twice; which copy is meant is ambiguous, so the archive is refused`,
+      );
+    }
     const entry: ZipEntry = {
       name,
       flags: data.getUint16(at + 8, true),
       method: data.getUint16(at + 10, true),
+      crc32: data.getUint32(at + 16, true),
       compressedSize: data.getUint32(at + 20, true),
       size: data.getUint32(at + 24, true),
       localHeaderOffset: data.getUint32(at + 42, true),
+      regionEnd: 0,
     };
     const extraStart = at + CENTRAL_BYTES + nameLength;
     applyZip64Extra(entry, view(directory.subarray(extraStart, extraStart + extraLength)), sourceName);
     entries.set(name, entry);
     at = end;
   }
+  if (at !== directory.byteLength) {
+    throw new CheckpointFormatError(
+      'bad-zip',
+      `${sourceName}: zip directory has ${directory.byteLength - at} bytes after its ${entryCount} entries: the entry count is wrong`,
+    );
+  }
   return entries;
+}
+
+/**
+ * An extra field as its records (id → body). The records must fill it exactly: a length that was changed
+ * leaves bytes over or runs past the end, and is caught here rather than trusted.
+ */
+function extraRecords(extra: DataView, where: string, sourceName: string): Map<number, DataView> {
+  const records = new Map<number, DataView>();
+  let at = 0;
+  while (at < extra.byteLength) {
+    const body = at + 4;
+    if (body > extra.byteLength || body + extra.getUint16(at + 2, true) > extra.byteLength) {
+      throw new CheckpointFormatError('bad-zip', `${sourceName}: ${where} has a damaged extra field (its records do not fill its length)`);
+    }
+    const length = extra.getUint16(at + 2, true);
+    records.set(extra.getUint16(at, true), new DataView(extra.buffer, extra.byteOffset + body, length));
+    at = body + length;
+  }
+  return records;
+}
+
+/** Reads the ZIP64 values (id 1) that stand in for saturated 32-bit fields, in the order the format fixes. */
+function zip64Reader(record: DataView | undefined, where: string, sourceName: string): (what: string) => number {
+  let field = 0;
+  return (what) => {
+    if (!record || field + 8 > record.byteLength) {
+      throw new CheckpointFormatError('bad-zip', `${sourceName}: ${where} lacks its ZIP64 ${what}`);
+    }
+    const value = u64(record, field, what);
+    field += 8;
+    return value;
+  };
 }
 
 /** A ZIP64 extra field (id 1) holds, in order, whichever of the 32-bit fields were saturated to 0xFFFFFFFF. */
 function applyZip64Extra(entry: ZipEntry, extra: DataView, sourceName: string): void {
-  let at = 0;
-  while (at + 4 <= extra.byteLength) {
-    const id = extra.getUint16(at, true);
-    const length = extra.getUint16(at + 2, true);
-    const body = at + 4;
-    if (body + length > extra.byteLength) {
-      throw new CheckpointFormatError('bad-zip', `${sourceName}: zip entry ${entry.name} has a damaged extra field`);
-    }
-    if (id === 0x0001) {
-      let field = body;
-      const next = (what: string): number => {
-        if (field + 8 > body + length) {
-          throw new CheckpointFormatError('bad-zip', `${sourceName}: zip entry ${entry.name} lacks its ZIP64 ${what}`);
-        }
-        const value = u64(extra, field, what);
-        field += 8;
-        return value;
-      };
-      if (entry.size === 0xffffffff) entry.size = next('size');
-      if (entry.compressedSize === 0xffffffff) entry.compressedSize = next('compressed size');
-      if (entry.localHeaderOffset === 0xffffffff) entry.localHeaderOffset = next('header offset');
-    }
-    at = body + length;
-  }
+  const where = `zip entry ${entry.name}`;
+  const next = zip64Reader(extraRecords(extra, where, sourceName).get(ZIP64_EXTRA_ID), where, sourceName);
+  if (entry.size === SATURATED) entry.size = next('size');
+  if (entry.compressedSize === SATURATED) entry.compressedSize = next('compressed size');
+  if (entry.localHeaderOffset === SATURATED) entry.localHeaderOffset = next('header offset');
 }
 
 /** Refuses entries that cannot be read in place: compressed or encrypted. */
@@ -210,8 +261,8 @@ export async function locateEntryData(
 ): Promise<Map<string, number>> {
   for (const entry of entries) {
     checkStored(entry, source.name);
-    if (entry.localHeaderOffset + LOCAL_BYTES > directory.directoryOffset) {
-      throw new CheckpointFormatError('bad-zip', `${source.name}: zip entry ${entry.name} has its header inside the directory`);
+    if (entry.localHeaderOffset + LOCAL_BYTES > entry.regionEnd) {
+      throw new CheckpointFormatError('bad-zip', `${source.name}: zip entry ${entry.name} has no room for its header before the next entry or the directory`);
     }
   }
   const guessEnd = (entry: ZipEntry): number =>
@@ -229,7 +280,7 @@ export async function locateEntryData(
     const start = group[0]!.localHeaderOffset;
     const bytes = await source.read(start, guessEnd(group[group.length - 1]!) - start);
     for (const entry of group) {
-      dataOffsets.set(entry.name, await dataOffsetOf(source, directory, entry, bytes, start));
+      dataOffsets.set(entry.name, await dataOffsetOf(source, entry, bytes, start));
     }
   });
   return dataOffsets;
@@ -237,7 +288,6 @@ export async function locateEntryData(
 
 async function dataOffsetOf(
   source: ByteSource,
-  directory: ZipDirectory,
   entry: ZipEntry,
   window: Uint8Array,
   windowStart: number,
@@ -250,23 +300,54 @@ async function dataOffsetOf(
   const nameLength = header.getUint16(26, true);
   const extraLength = header.getUint16(28, true);
   const nameStart = entry.localHeaderOffset + LOCAL_BYTES;
-  const nameBytes =
-    at + LOCAL_BYTES + nameLength <= window.byteLength
-      ? window.subarray(at + LOCAL_BYTES, at + LOCAL_BYTES + nameLength)
-      : nameStart + nameLength <= directory.directoryOffset
-        ? await source.read(nameStart, nameLength)
-        : null;
-  if (nameBytes === null || new TextDecoder().decode(nameBytes) !== entry.name) {
+  const dataOffset = nameStart + nameLength + extraLength;
+  if (dataOffset > entry.regionEnd) {
+    throw new CheckpointFormatError('bad-zip', `${source.name}: local header of zip entry ${entry.name} runs into the next entry`);
+  }
+  // Name and extra field: from the window when it holds them (it usually does), else one more read.
+  const variable =
+    at + LOCAL_BYTES + nameLength + extraLength <= window.byteLength
+      ? window.subarray(at + LOCAL_BYTES, at + LOCAL_BYTES + nameLength + extraLength)
+      : await source.read(nameStart, nameLength + extraLength);
+  if (new TextDecoder().decode(variable.subarray(0, nameLength)) !== entry.name) {
     throw new CheckpointFormatError('bad-zip', `${source.name}: local header of zip entry ${entry.name} names a different file`);
   }
-  const dataOffset = nameStart + nameLength + extraLength;
-  if (dataOffset + entry.size > directory.directoryOffset) {
+  checkLocalAgrees(entry, header, view(variable.subarray(nameLength)), source.name);
+  if (dataOffset + entry.compressedSize > entry.regionEnd) {
     throw new CheckpointFormatError(
       'bad-zip',
-      `${source.name}: zip entry ${entry.name} (${entry.size} bytes at ${dataOffset}) runs into the central directory`,
+      `${source.name}: zip entry ${entry.name} (${entry.compressedSize} bytes at ${dataOffset}) runs into the next entry or the central directory`,
     );
   }
   return dataOffset;
+}
+
+/**
+ * The local header must describe the entry the central directory does: the same method and encryption,
+ * and the same CRC and sizes — or zeros, when flag bit 3 moves them into a data descriptor (PyTorch's
+ * writer does this), or 0xFFFFFFFF with the real values in a ZIP64 extra record.
+ */
+function checkLocalAgrees(entry: ZipEntry, header: DataView, extra: DataView, sourceName: string): void {
+  const where = `local header of zip entry ${entry.name}`;
+  const flags = header.getUint16(6, true);
+  const method = header.getUint16(8, true);
+  const disagree = (what: string, local: number, central: number): CheckpointFormatError =>
+    new CheckpointFormatError('bad-zip', `${sourceName}: ${where} gives ${what} ${local} but the central directory ${central}`);
+  if (method !== entry.method) throw disagree('method', method, entry.method);
+  if ((flags & FLAG_ENCRYPTED) !== (entry.flags & FLAG_ENCRYPTED)) throw disagree('encryption flag', flags & FLAG_ENCRYPTED, entry.flags & FLAG_ENCRYPTED);
+  const deferred = (flags & FLAG_DATA_DESCRIPTOR) !== 0;
+  const crc = header.getUint32(14, true);
+  if (crc !== entry.crc32 && !(deferred && crc === 0)) throw disagree('CRC-32', crc, entry.crc32);
+  const next = zip64Reader(extraRecords(extra, where, sourceName).get(ZIP64_EXTRA_ID), where, sourceName);
+  // The ZIP64 record of a local header holds the size first, then the compressed size.
+  const size = header.getUint32(22, true);
+  const compressedSize = header.getUint32(18, true);
+  const localSize = size === SATURATED ? next('size') : size;
+  const localCompressed = compressedSize === SATURATED ? next('compressed size') : compressedSize;
+  if (localSize !== entry.size && !(deferred && size === 0)) throw disagree('size', localSize, entry.size);
+  if (localCompressed !== entry.compressedSize && !(deferred && compressedSize === 0)) {
+    throw disagree('compressed size', localCompressed, entry.compressedSize);
+  }
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

@@ -2,9 +2,12 @@
 // preset) parsed into the numbers the runtime needs, and the tensor list those numbers imply. Every
 // setting that would change the computation is checked: a config asking for something this runtime does
 // not implement is refused by name instead of producing a model that silently computes something else.
+// Every dimension is bounded (CONFIG_LIMITS) as it is read, before any tensor list is built or anything is
+// allocated from it, so `layers: 1e9` fails at once, naming the field and the file.
 
 import { ModelConfigError, ModelFormatError } from '../errors';
 import type { TensorInfo } from '../io/tensor-info';
+import { ATTENTION_MAX_HEAD_DIM, ATTENTION_MAX_KEYS } from '../kernels/attention';
 
 export interface VisionConfig {
   imageSize: number;
@@ -46,6 +49,8 @@ export interface PreprocessConfig {
   std: Rgb;
   interpolation: 'bicubic' | 'bilinear' | 'nearest';
   resizeMode: 'shortest' | 'longest' | 'squash';
+  /** OpenCLIP's fill_color: the 0–255 value of every channel of the padding a 'longest' resize adds. */
+  fillColor: number;
 }
 
 export interface CocaConfig {
@@ -58,6 +63,34 @@ export interface CocaConfig {
   decoder: DecoderConfig;
   preprocess: PreprocessConfig;
 }
+
+/**
+ * Bounds on every dimension, checked as the config is read. The real CoCa configs sit far inside them
+ * (coca_ViT-L-14: 24 layers, width 1024, MLP 4096, 257 image tokens, 77 text positions, 49,408 tokens);
+ * sequence lengths and head widths are what the attention kernel runs (ATTENTION_MAX_KEYS,
+ * ATTENTION_MAX_HEAD_DIM).
+ */
+export const CONFIG_LIMITS = {
+  layers: 256,
+  width: 16384,
+  /** width × mlp_ratio. */
+  mlpWidth: 65536,
+  heads: 1024,
+  headWidth: ATTENTION_MAX_HEAD_DIM,
+  vocabSize: 1 << 20,
+  /** Text positions; the class token adds one more key. */
+  contextLength: ATTENTION_MAX_KEYS - 1,
+  imageSize: 4096,
+  /** (image_size / patch_size)² patches plus the class token: the keys of the vision tower's attention. */
+  imageTokens: ATTENTION_MAX_KEYS,
+  /** One embedding query plus the image tokens the decoder attends to (its cross-attention keys). */
+  poolerQueries: ATTENTION_MAX_KEYS + 1,
+  /** All weights: 2^32 parameters are 8 GiB even as fp16, beyond any GPU a page gets (ViT-L-14 CoCa: 638 M). */
+  parameters: 2 ** 32,
+} as const;
+
+/** Longest config text read: OpenCLIP's are under 2 KB. */
+export const MAX_CONFIG_CHARS = 1 << 20;
 
 /** OpenAI CLIP's normalisation, OpenCLIP's default when a config names none. */
 const OPENAI_MEAN: Rgb = [0.48145466, 0.4578275, 0.40821073];
@@ -95,6 +128,23 @@ export function presetConfig(name: PresetName): CocaConfig {
 }
 
 /**
+ * A config file's text (as fetched or read) → the config; a file that is not JSON, or is too long to be a
+ * config, fails with ModelConfigError naming the file.
+ */
+export function parseConfigText(text: string, fileName: string): CocaConfig {
+  if (text.length > MAX_CONFIG_CHARS) {
+    throw new ModelConfigError(`${fileName} is ${text.length} characters long; an OpenCLIP config is a few KB: is it the right file?`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelConfigError(`${fileName} is not valid JSON (${(error as Error).message}): fix or replace the file`);
+  }
+  return parseOpenClipConfig(json, fileName);
+}
+
+/**
  * Parses a hub `open_clip_config.json` ({ model_cfg, preprocess_cfg }) or a bare OpenCLIP model config.
  * Throws ModelConfigError for anything that is not a CoCa this runtime computes exactly.
  */
@@ -108,7 +158,7 @@ export function parseOpenClipConfig(json: unknown, name = 'open_clip_config.json
   if (!model.has('multimodal_cfg')) {
     throw new ModelConfigError(`${name} has no multimodal_cfg: it describes a CLIP-style model, not CoCa`);
   }
-  const embedDim = model.positiveInt('embed_dim');
+  const embedDim = model.positiveInt('embed_dim', CONFIG_LIMITS.width);
   model.mustBe('quick_gelu', [false], 'QuickGELU activations (only exact GELU is implemented)');
   model.mustBe('init_logit_bias', [null], 'a learned logit bias (SigLIP-style)');
   model.mustBe('pad_id', [0], 'a padding token other than 0');
@@ -134,26 +184,54 @@ export function parseOpenClipConfig(json: unknown, name = 'open_clip_config.json
   if (embedDim % vision.poolerHeads !== 0) {
     throw new ModelConfigError(`${name}: embed_dim ${embedDim} is not divisible by attn_pooler_heads ${vision.poolerHeads}`);
   }
-  return { name, embedDim, vision, text, decoder, preprocess };
+  if (embedDim / vision.poolerHeads > CONFIG_LIMITS.headWidth) {
+    throw new ModelConfigError(
+      `${name}: the attentional pooler's heads are ${embedDim / vision.poolerHeads} wide (embed_dim / attn_pooler_heads); ` +
+        `the attention kernel takes at most ${CONFIG_LIMITS.headWidth}`,
+    );
+  }
+  const config = { name, embedDim, vision, text, decoder, preprocess };
+  // Every dimension is bounded by now, so the list is at most a few thousand entries.
+  const parameters = parameterCount(config);
+  if (parameters > CONFIG_LIMITS.parameters) {
+    throw new ModelConfigError(`${name}: the model would have ${parameters} parameters, more than the ${CONFIG_LIMITS.parameters} this runtime loads`);
+  }
+  return config;
+}
+
+/** Number of weights a config implies. */
+export function parameterCount(config: CocaConfig): number {
+  let total = 0;
+  for (const shape of expectedTensors(config).values()) total += shape.reduce((a, b) => a * b, 1);
+  return total;
+}
+
+/** OpenCLIP's ResidualAttentionBlock: mlp_width = int(width * mlp_ratio). */
+function mlpWidth(width: number, mlpRatio: number): number {
+  return Math.trunc(width * mlpRatio);
 }
 
 function parseVision(s: Section): VisionConfig {
-  const imageSize = s.squareSize('image_size', 224);
-  const patchSize = s.positiveInt('patch_size', 16);
-  const width = s.positiveInt('width', 768);
-  const headWidth = s.positiveInt('head_width', 64);
+  const imageSize = s.squareSize('image_size', CONFIG_LIMITS.imageSize, 224);
+  const patchSize = s.positiveInt('patch_size', CONFIG_LIMITS.imageSize, 16);
+  const width = s.positiveInt('width', CONFIG_LIMITS.width, 768);
+  const headWidth = s.positiveInt('head_width', CONFIG_LIMITS.headWidth, 64);
   const config: VisionConfig = {
     imageSize,
     patchSize,
     width,
-    layers: s.positiveInt('layers', 12),
+    layers: s.positiveInt('layers', CONFIG_LIMITS.layers, 12),
     heads: width / headWidth,
     headWidth,
-    mlpRatio: s.positiveNumber('mlp_ratio', 4),
-    poolerQueries: s.positiveInt('attn_pooler_queries', 256),
-    poolerHeads: s.positiveInt('attn_pooler_heads', 8),
+    mlpRatio: s.mlpRatio(width),
+    poolerQueries: s.positiveInt('attn_pooler_queries', CONFIG_LIMITS.poolerQueries, 256),
+    poolerHeads: s.positiveInt('attn_pooler_heads', CONFIG_LIMITS.heads, 8),
   };
   if (imageSize % patchSize !== 0) s.fail(`image_size ${imageSize} is not a multiple of patch_size ${patchSize}`);
+  const tokens = (imageSize / patchSize) ** 2 + 1;
+  if (tokens > CONFIG_LIMITS.imageTokens) {
+    s.fail(`image_size ${imageSize} / patch_size ${patchSize} makes ${tokens} image tokens; the attention kernel takes at most ${CONFIG_LIMITS.imageTokens}`);
+  }
   if (width % headWidth !== 0) s.fail(`width ${width} is not a multiple of head_width ${headWidth}`);
   if (config.poolerQueries < 2) s.fail('attn_pooler_queries must be at least 2 (one embedding query plus image tokens)');
   s.mustBe('attentional_pool', [true], 'a vision tower without the attentional pooler (CoCa needs attentional_pool: true)', false);
@@ -175,15 +253,16 @@ function parseVision(s: Section): VisionConfig {
 }
 
 function parseText(s: Section): TextConfig {
+  const width = s.positiveInt('width', CONFIG_LIMITS.width, 512);
   const config: TextConfig = {
-    contextLength: s.positiveInt('context_length', 77),
-    vocabSize: s.positiveInt('vocab_size', 49408),
-    width: s.positiveInt('width', 512),
-    heads: s.positiveInt('heads', 8),
-    layers: s.positiveInt('layers', 12),
-    mlpRatio: s.positiveNumber('mlp_ratio', 4),
+    contextLength: s.positiveInt('context_length', CONFIG_LIMITS.contextLength, 77),
+    vocabSize: s.positiveInt('vocab_size', CONFIG_LIMITS.vocabSize, 49408),
+    width,
+    heads: s.positiveInt('heads', CONFIG_LIMITS.heads, 8),
+    layers: s.positiveInt('layers', CONFIG_LIMITS.layers, 12),
+    mlpRatio: s.mlpRatio(width),
   };
-  if (config.width % config.heads !== 0) s.fail(`width ${config.width} is not divisible by heads ${config.heads}`);
+  s.checkHeads(config.width, config.heads);
   s.mustBe('embed_cls', [true], 'a text tower without the class token (CoCa needs embed_cls: true)');
   s.mustBe('pad_id', [0], 'a padding token other than 0');
   s.mustBe('ls_init_value', [null], 'layer scale (ls_init_value)');
@@ -205,15 +284,16 @@ function parseText(s: Section): TextConfig {
 }
 
 function parseDecoder(s: Section): DecoderConfig {
+  const width = s.positiveInt('width', CONFIG_LIMITS.width, 512);
   const config: DecoderConfig = {
-    contextLength: s.positiveInt('context_length', 77),
-    vocabSize: s.positiveInt('vocab_size', 49408),
-    width: s.positiveInt('width', 512),
-    heads: s.positiveInt('heads', 8),
-    layers: s.positiveInt('layers', 12),
-    mlpRatio: s.positiveNumber('mlp_ratio', 4),
+    contextLength: s.positiveInt('context_length', CONFIG_LIMITS.contextLength, 77),
+    vocabSize: s.positiveInt('vocab_size', CONFIG_LIMITS.vocabSize, 49408),
+    width,
+    heads: s.positiveInt('heads', CONFIG_LIMITS.heads, 8),
+    layers: s.positiveInt('layers', CONFIG_LIMITS.layers, 12),
+    mlpRatio: s.mlpRatio(width),
   };
-  if (config.width % config.heads !== 0) s.fail(`width ${config.width} is not divisible by heads ${config.heads}`);
+  s.checkHeads(config.width, config.heads);
   s.mustBe('ls_init_value', [null], 'layer scale (ls_init_value)');
   s.mustBeEmpty('act_kwargs', 'activation arguments');
   s.mustBeEmpty('norm_kwargs', 'normalization arguments');
@@ -225,22 +305,45 @@ function parseDecoder(s: Section): DecoderConfig {
   return config;
 }
 
+/** OpenCLIP v2.24's PreprocessCfg defaults. */
+const DEFAULT_PREPROCESS: PreprocessConfig = {
+  mean: OPENAI_MEAN,
+  std: OPENAI_STD,
+  interpolation: 'bicubic',
+  resizeMode: 'shortest',
+  fillColor: 0,
+};
+
 function parsePreprocess(s: Section | null, imageSize: number): PreprocessConfig {
-  if (s === null) return { mean: [...OPENAI_MEAN], std: [...OPENAI_STD], interpolation: 'bicubic', resizeMode: 'shortest' };
-  const size = s.squareSize('size', imageSize);
+  if (s === null) return { ...DEFAULT_PREPROCESS, mean: [...OPENAI_MEAN], std: [...OPENAI_STD] };
+  const size = s.squareSize('size', CONFIG_LIMITS.imageSize, imageSize);
   if (size !== imageSize) s.fail(`size ${size} differs from the vision image_size ${imageSize}`);
   const preprocess: PreprocessConfig = {
     mean: s.rgb('mean', OPENAI_MEAN),
     std: s.rgb('std', OPENAI_STD),
-    interpolation: s.oneOf('interpolation', ['bicubic', 'bilinear', 'nearest'] as const, 'bicubic'),
-    resizeMode: s.oneOf('resize_mode', ['shortest', 'longest', 'squash'] as const, 'shortest'),
+    interpolation: s.oneOf('interpolation', ['bicubic', 'bilinear', 'nearest'] as const, DEFAULT_PREPROCESS.interpolation),
+    resizeMode: s.oneOf('resize_mode', ['shortest', 'longest', 'squash'] as const, DEFAULT_PREPROCESS.resizeMode),
+    fillColor: s.byteValue('fill_color', DEFAULT_PREPROCESS.fillColor),
   };
   if (preprocess.std.some((v) => v <= 0)) s.fail('std values must be positive');
   s.mustBe('mode', ['RGB'], 'an image mode other than RGB');
-  // fill_color only pads 'longest' resizes.
-  s.ignore('fill_color');
   s.finish();
   return preprocess;
+}
+
+/**
+ * A config value for a message: JSON, cut short (a hostile value can be megabytes), with what JSON cannot
+ * show (NaN, undefined, functions) spelled out.
+ */
+function showValue(value: unknown): string {
+  if (typeof value === 'number' || value === undefined) return String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 /** One JSON object of a config, read key by key; finish() refuses keys nobody looked at. */
@@ -277,43 +380,66 @@ class Section {
     return new Section(this.take(key), key, this.configName);
   }
 
-  positiveInt(key: string, fallback?: number): number {
+  /** An integer in 1…max. */
+  positiveInt(key: string, max: number, fallback?: number): number {
     const value = this.has(key) ? this.take(key) : fallback;
     if (value === undefined) this.fail(`${key} is missing`);
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) this.fail(`${key} must be a positive integer, got ${JSON.stringify(value)}`);
-    return value as number;
+    return this.checkInt(key, value, max);
   }
 
-  positiveNumber(key: string, fallback: number): number {
-    const value = this.has(key) ? this.take(key) : fallback;
-    if (typeof value !== 'number' || !(value > 0)) this.fail(`${key} must be a positive number, got ${JSON.stringify(value)}`);
+  /** mlp_ratio (default 4), such that the MLP of a `width`-wide block is 1…CONFIG_LIMITS.mlpWidth wide. */
+  mlpRatio(width: number): number {
+    const value = this.has('mlp_ratio') ? this.take('mlp_ratio') : 4;
+    if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0)) this.fail(`mlp_ratio must be a positive number, got ${showValue(value)}`);
+    const hidden = mlpWidth(width, value);
+    if (hidden < 1 || hidden > CONFIG_LIMITS.mlpWidth) {
+      this.fail(`mlp_ratio ${value} makes the MLP ${hidden} wide (width ${width}); it must be 1…${CONFIG_LIMITS.mlpWidth}`);
+    }
     return value;
   }
 
-  /** An int, or a [h, w] pair that is square (non-square inputs are not implemented). */
-  squareSize(key: string, fallback: number): number {
-    const value = this.has(key) ? this.take(key) : fallback;
-    if (Array.isArray(value) && value.length === 2 && value[0] === value[1]) return this.checkInt(key, value[0]);
-    if (Array.isArray(value)) this.fail(`${key} ${JSON.stringify(value)}: only square sizes are implemented`);
-    return this.checkInt(key, value);
+  /** `heads` divides `width`, into heads the attention kernel can run. */
+  checkHeads(width: number, heads: number): void {
+    if (width % heads !== 0) this.fail(`width ${width} is not divisible by heads ${heads}`);
+    if (width / heads > CONFIG_LIMITS.headWidth) {
+      this.fail(`width ${width} / heads ${heads} makes ${width / heads}-wide heads; the attention kernel takes at most ${CONFIG_LIMITS.headWidth}`);
+    }
   }
 
-  private checkInt(key: string, value: unknown): number {
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) this.fail(`${key} must be a positive integer, got ${JSON.stringify(value)}`);
+  /** An int, or a [h, w] pair that is square (non-square inputs are not implemented), in 1…max. */
+  squareSize(key: string, max: number, fallback: number): number {
+    const value = this.has(key) ? this.take(key) : fallback;
+    if (Array.isArray(value) && value.length === 2 && value[0] === value[1]) return this.checkInt(key, value[0], max);
+    if (Array.isArray(value)) this.fail(`${key} ${showValue(value)}: only square sizes are implemented`);
+    return this.checkInt(key, value, max);
+  }
+
+  /** An integer 0…255 (a channel value). */
+  byteValue(key: string, fallback: number): number {
+    const value = this.has(key) ? this.take(key) : fallback;
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 255) {
+      this.fail(`${key} must be an integer 0…255 (one value for every channel), got ${showValue(value)}`);
+    }
+    return value as number;
+  }
+
+  private checkInt(key: string, value: unknown, max: number): number {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) this.fail(`${key} must be a positive integer, got ${showValue(value)}`);
+    if ((value as number) > max) this.fail(`${key} ${showValue(value)} is more than the ${max} this runtime allows`);
     return value as number;
   }
 
   rgb(key: string, fallback: Rgb): Rgb {
     const value = this.has(key) ? this.take(key) : fallback;
     if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      this.fail(`${key} must be three numbers, got ${JSON.stringify(value)}`);
+      this.fail(`${key} must be three numbers, got ${showValue(value)}`);
     }
     return [value[0], value[1], value[2]];
   }
 
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
     const value = this.has(key) ? this.take(key) : fallback;
-    if (!(allowed as readonly unknown[]).includes(value)) this.fail(`${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    if (!(allowed as readonly unknown[]).includes(value)) this.fail(`${key} must be one of ${allowed.join(', ')}, got ${showValue(value)}`);
     return value as T;
   }
 
@@ -324,7 +450,7 @@ class Section {
   mustBe(key: string, allowed: readonly unknown[], feature: string, absent: unknown = allowed[0]): void {
     const value = this.has(key) ? this.take(key) : absent;
     if (!allowed.includes(value)) {
-      const shown = this.has(key) ? JSON.stringify(value) : `absent (OpenCLIP's default ${JSON.stringify(value)})`;
+      const shown = this.has(key) ? showValue(value) : `absent (OpenCLIP's default ${showValue(value)})`;
       this.fail(`${key}: ${shown} asks for ${feature}, which is not implemented`);
     }
   }
@@ -333,7 +459,7 @@ class Section {
     if (!this.has(key)) return;
     const value = this.take(key);
     const empty = value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);
-    if (!empty) this.fail(`${key}: ${JSON.stringify(value)} sets ${feature}, which are not implemented`);
+    if (!empty) this.fail(`${key}: ${showValue(value)} sets ${feature}, which are not implemented`);
   }
 
   /** Settings that do not change inference. */
@@ -362,7 +488,7 @@ export function expectedTensors(config: CocaConfig): Map<string, number[]> {
     add(`${prefix}.bias`, [width]);
   };
   const residualBlock = (prefix: string, width: number, mlpRatio: number, crossAttention: boolean): void => {
-    const hidden = Math.round(width * mlpRatio);
+    const hidden = mlpWidth(width, mlpRatio);
     layerNorm(`${prefix}.ln_1`, width);
     add(`${prefix}.attn.in_proj_weight`, [3 * width, width]);
     add(`${prefix}.attn.in_proj_bias`, [3 * width]);

@@ -5,6 +5,7 @@
 // without touching the checkpoint again. Conversion is tensor by tensor: host memory holds one tensor at
 // a time, never the checkpoint.
 import type { Checkpoint, TensorInfo } from '../io/checkpoint';
+import { assertFiniteWeights, F16_OVERFLOW } from '../io/tensor-info';
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToF16, f32BitsToF16Bits, packF16Pairs } from '../io/fp16';
 import type { Gpu } from '../gpu/gpu';
 import { WeightStore } from '../gpu/buffers';
@@ -134,6 +135,8 @@ export class EntryConverter {
       const started = performance.now();
       const values = await this.checkpoint.readF32(entry.source);
       this.readMs += performance.now() - started;
+      // Entries sharing a source (the pooler's bias and its thirds) share its dtype, so one check serves them.
+      assertFiniteWeights(values, entry.source, this.checkpoint.source.name, storedLimit(entry));
       this.onRead?.(this.checkpoint.tensors.get(entry.source)!.byteLength, entry.source);
       if (values.byteLength > KEEP_SOURCE_BYTES) return convertEntry(entry, values);
       this.last = { source: entry.source, values };
@@ -157,15 +160,23 @@ export class EntryConverter {
       info.dtype === 'F32'
         ? new Float32Array(raw.buffer, raw.byteOffset, range.count)
         : (info.dtype === 'F16' ? f16ArrayToF32 : bf16ArrayToF32)(new Uint16Array(raw.buffer, raw.byteOffset, range.count));
+    const firstIndex = (range.byteOffset - info.byteOffset) / (info.dtype === 'F32' ? 4 : 2);
+    assertFiniteWeights(values, entry.source, this.checkpoint.source.name, storedLimit(entry), firstIndex);
     const stored = entry.dtype === 'f16x2' ? packF16Pairs(f32ArrayToF16(values)) : values;
     return new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
   }
 
   /** exp(logit_scale), the similarity scale. */
   async logitScale(): Promise<number> {
-    const [log] = await this.checkpoint.readF32('logit_scale');
-    return Math.exp(log!);
+    const log = await this.checkpoint.readF32('logit_scale');
+    assertFiniteWeights(log, 'logit_scale', this.checkpoint.source.name);
+    return Math.exp(log[0]!);
   }
+}
+
+/** NaN and ±Inf are corruption; weights stored as fp16 must also fit a half. */
+function storedLimit(entry: WeightEntry): number {
+  return entry.dtype === 'f16x2' ? F16_OVERFLOW : Infinity;
 }
 
 /** The checkpoint bytes holding stored bytes [from, to) of a 'copy' entry (offsets relative to the entry, multiples of 4). */

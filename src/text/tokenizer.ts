@@ -1,7 +1,7 @@
 // OpenCLIP's SimpleTokenizer (the CLIP BPE) for CoCa: clean the text as OpenCLIP does, split it with
 // OpenCLIP's pattern, spell each piece's UTF-8 bytes in the byte-level alphabet, and BPE it.
 
-import { TokenIdError, VocabularyError } from '../errors';
+import { TextTooLongError, TokenIdError, VocabularyError } from '../errors';
 import { BytePairEncoder } from './bpe';
 import { byteOfChar, toByteLevel } from './byte-level';
 import { cleanText, PYTHON_WHITESPACE_CLASS, pythonStrip } from './clean';
@@ -17,6 +17,17 @@ import {
 
 /** Token positions the CoCa text tower reads (77 with its appended class token). */
 export const DEFAULT_CONTEXT_LENGTH = 76;
+
+/**
+ * Longest text taken, in UTF-16 code units. Only the first ~75 tokens of a text are used (a few hundred
+ * characters), so this is a whole page; it bounds the work of cleaning a hostile text (ftfy's repeated
+ * passes over nested HTML entities are quadratic, as in ftfy) to a few hundred milliseconds.
+ */
+export const MAX_TEXT_CHARS = 16_384;
+/** Most characters, all texts together, in one call. */
+export const MAX_CALL_TEXT_CHARS = 262_144;
+/** Most texts in one call. */
+export const MAX_TEXTS_PER_CALL = 16_384;
 
 // OpenCLIP's pattern, compiled with re.IGNORECASE: special tokens, English contractions, runs of
 // letters, single digits, runs of anything else that is not whitespace.
@@ -69,7 +80,7 @@ export class ClipTokenizer {
 
   /** From the bytes of bpe_simple_vocab_16e6.txt.gz (OpenCLIP's file). */
   static async fromBpeGz(bytes: Uint8Array): Promise<ClipTokenizer> {
-    return ClipTokenizer.fromBpeText(new TextDecoder().decode(await gunzip(bytes)));
+    return ClipTokenizer.fromBpeText(new TextDecoder().decode(await gunzip(bytes, 'bpe_simple_vocab_16e6.txt.gz')));
   }
 
   /** From the text of bpe_simple_vocab_16e6.txt (the same file, not gzipped). */
@@ -84,31 +95,40 @@ export class ClipTokenizer {
 
   /** OpenCLIP's `encode`: the ids of the cleaned text, without <start_of_text>/<end_of_text>. */
   encode(text: string): number[] {
+    return this.encodeUpTo(text, Infinity);
+  }
+
+  /** The first ids of encode(text): BPE stops once `limit` ids are known (a word's ids may go past it). */
+  private encodeUpTo(text: string, limit: number): number[] {
+    checkTextLength(text);
     const ids: number[] = [];
     for (const [word] of cleanText(text).replace(IOTA_SUBSCRIPT, ' ').matchAll(WORD_PATTERN)) {
+      if (ids.length >= limit) break;
       const spelled = toByteLevel(word);
       const special = this.specialIds.get(spelled);
       if (special !== undefined) ids.push(special);
-      else ids.push(...this.encoder.encodeWord(spelled));
+      else for (const id of this.encoder.encodeWord(spelled)) ids.push(id);
     }
     return ids;
   }
 
   /**
    * [sot, …encode(text), eot], cut to `contextLength` with the last id forced to eot — one row of
-   * `tokenize` without its padding.
+   * `tokenize` without its padding. Words past the context are never BPE'd.
    */
   encodeWithSpecials(text: string, contextLength = DEFAULT_CONTEXT_LENGTH): number[] {
     assertContextLength(contextLength);
-    const ids = [this.sot, ...this.encode(text), this.eot];
-    if (ids.length <= contextLength) return ids;
-    ids.length = contextLength;
-    ids[contextLength - 1] = this.eot;
+    // contextLength − 1 content ids decide the row: fewer fit with both specials, that many are cut.
+    const content = this.encodeUpTo(text, contextLength - 1);
+    if (content.length + 2 <= contextLength) return [this.sot, ...content, this.eot];
+    const ids = [this.sot, ...content.slice(0, contextLength - 2)];
+    ids.push(this.eot);
     return ids;
   }
 
   /** OpenCLIP's `tokenize`: one row of `contextLength` ids per text, padded with 0. */
   tokenize(texts: readonly string[], contextLength = DEFAULT_CONTEXT_LENGTH): Int32Array[] {
+    checkCallSize(texts);
     return texts.map((text) => {
       const row = new Int32Array(contextLength);
       row.set(this.encodeWithSpecials(text, contextLength));
@@ -140,6 +160,32 @@ export class ClipTokenizer {
   captionText(ids: ArrayLike<number>): string {
     const beforeEnd = this.decode(ids).split(END_OF_TEXT)[0]!;
     return pythonStrip(beforeEnd.replaceAll(START_OF_TEXT, ''));
+  }
+}
+
+function checkTextLength(text: string): void {
+  if (text.length > MAX_TEXT_CHARS) {
+    throw new TextTooLongError(
+      `a text of ${text.length} characters is longer than the ${MAX_TEXT_CHARS} taken; only its first ~75 tokens ` +
+        'would be used anyway, so shorten it',
+      text.length,
+      MAX_TEXT_CHARS,
+    );
+  }
+}
+
+function checkCallSize(texts: readonly string[]): void {
+  if (texts.length > MAX_TEXTS_PER_CALL) {
+    throw new TextTooLongError(`${texts.length} texts in one call, more than the ${MAX_TEXTS_PER_CALL} taken: split the call`, texts.length, MAX_TEXTS_PER_CALL);
+  }
+  let total = 0;
+  for (const text of texts) total += text.length;
+  if (total > MAX_CALL_TEXT_CHARS) {
+    throw new TextTooLongError(
+      `the texts of one call hold ${total} characters, more than the ${MAX_CALL_TEXT_CHARS} taken: split the call`,
+      total,
+      MAX_CALL_TEXT_CHARS,
+    );
   }
 }
 

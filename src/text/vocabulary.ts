@@ -27,8 +27,16 @@ export interface ClipVocabulary {
   readonly merges: readonly string[];
 }
 
+/** A value for a message, cut short: a hostile file's "token" can be megabytes long. */
+function shortJson(value: unknown): string {
+  if (typeof value === 'string' && value.length > 60) return JSON.stringify(`${value.slice(0, 60)}…`);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
 /** Merge lines 1…MERGE_COUNT of a merges file (line 0 is a version header), each as "left right". */
 function parseMerges(text: string, source: string): string[] {
+  checkVocabularySize(text, source);
   const lines = text.split('\n', MERGE_COUNT + 1);
   if (lines.length < MERGE_COUNT + 1) {
     throw new VocabularyError(
@@ -40,7 +48,7 @@ function parseMerges(text: string, source: string): string[] {
   for (let rank = 0; rank < MERGE_COUNT; rank++) {
     const parts = lines[rank + 1]!.trim().split(/\s+/);
     if (parts.length !== 2) {
-      throw new VocabularyError(`${source} line ${rank + 2} is ${JSON.stringify(lines[rank + 1])}, expected "left right"`);
+      throw new VocabularyError(`${source} line ${rank + 2} is ${shortJson(lines[rank + 1])}, expected "left right": the file is damaged or not a merge list`);
     }
     merges[rank] = `${parts[0]} ${parts[1]}`;
   }
@@ -58,6 +66,7 @@ export function vocabularyFromBpeText(bpeText: string): ClipVocabulary {
 
 /** The same vocabulary from the hub's CLIPTokenizer files. */
 export function vocabularyFromVocabMerges(vocabJson: string, mergesTxt: string): ClipVocabulary {
+  checkVocabularySize(vocabJson, 'vocab.json', MAX_VOCAB_JSON_CHARS);
   let parsed: unknown;
   try {
     parsed = JSON.parse(vocabJson);
@@ -72,7 +81,7 @@ export function vocabularyFromVocabMerges(vocabJson: string, mergesTxt: string):
   for (const [token, id] of entries) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= entries.length || tokens[id] !== undefined) {
       throw new VocabularyError(
-        `vocab.json gives ${JSON.stringify(token)} the id ${JSON.stringify(id)}; ` +
+        `vocab.json gives ${shortJson(token)} the id ${shortJson(id)}; ` +
           `ids must be the distinct integers 0…${entries.length - 1}`,
       );
     }
@@ -81,10 +90,54 @@ export function vocabularyFromVocabMerges(vocabJson: string, mergesTxt: string):
   return { tokens, merges: parseMerges(mergesTxt, 'merges.txt') };
 }
 
-/** Gunzips with the platform's DecompressionStream (browsers and Node ≥ 18). */
-export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/**
+ * Largest vocabulary file read, gunzipped (bytes) or as text (characters): OpenCLIP's
+ * bpe_simple_vocab_16e6.txt is 3.2 MB and the hub's vocab.json 0.9 MB, so 16 MiB stops a gzip bomb early.
+ */
+export const MAX_VOCABULARY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Gunzips with the platform's DecompressionStream (browsers and Node ≥ 18), stopping as soon as the output
+ * passes MAX_VOCABULARY_BYTES. Corrupt or truncated gzip data is a VocabularyError.
+ */
+export async function gunzip(bytes: Uint8Array, name = 'the vocabulary'): Promise<Uint8Array> {
+  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_VOCABULARY_BYTES) {
+        await reader.cancel();
+        throw new VocabularyError(
+          `${name} inflates to more than ${MAX_VOCABULARY_BYTES} bytes; the CLIP vocabulary is 3.2 MB, so this is not it`,
+        );
+      }
+      pieces.push(value);
+    }
+  } catch (error) {
+    if (error instanceof VocabularyError) throw error;
+    throw new VocabularyError(`${name} is not valid gzip data (${(error as Error).message}): the file is damaged or truncated`);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
+}
+
+/** Longest vocab.json read (the hub's is 0.9 MB): JSON.parse of a hostile one builds an object per entry. */
+export const MAX_VOCAB_JSON_CHARS = 4 * 1024 * 1024;
+
+/** Refuses a vocabulary text far longer than the real files, before it is split or parsed. */
+function checkVocabularySize(text: string, source: string, limit = MAX_VOCABULARY_BYTES): void {
+  if (text.length > limit) {
+    throw new VocabularyError(`${source} is ${text.length} characters long; the CLIP vocabulary files are a few MB, so this is not one`);
+  }
 }
 
 /** True when the bytes start with the gzip magic number. */

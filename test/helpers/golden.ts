@@ -2,7 +2,7 @@
 // and a loaded model on the test GPU.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { openCheckpoint, type Checkpoint } from '../../src/io/checkpoint';
+import { openCheckpoint, type Checkpoint, type IndexOptions } from '../../src/io/checkpoint';
 import { openFileSource } from '../../src/io/source-node';
 import { parseOpenClipConfig, type CocaConfig } from '../../src/model/config';
 import { CocaModel } from '../../src/model/coca';
@@ -35,12 +35,19 @@ export async function tinyConfig(): Promise<CocaConfig> {
   return parseOpenClipConfig(JSON.parse(await readFile(`${TINY}open_clip_config.json`, 'utf8')));
 }
 
-let goldenTensors: Promise<Checkpoint> | null = null;
-
-/** A reference tensor from golden.safetensors as f32. */
+/** A reference tensor from golden.safetensors as f32. The file is closed again: a handle left to the garbage collector makes Node warn. */
 export async function golden(name: string): Promise<Float32Array> {
-  goldenTensors ??= openFileSource(`${TINY}golden.safetensors`).then((s) => openCheckpoint(s, 'safetensors', { skipDtypes: ['I64'] }));
-  return (await goldenTensors).readF32(name);
+  return withCheckpoint(`${TINY}golden.safetensors`, (checkpoint) => checkpoint.readF32(name), { skipDtypes: ['I64'] });
+}
+
+/** Opens a checkpoint file, runs `use` on it, and closes the file whatever happens. */
+async function withCheckpoint<T>(path: string, use: (checkpoint: Checkpoint) => Promise<T>, options?: IndexOptions): Promise<T> {
+  const source = await openFileSource(path);
+  try {
+    return await use(await openCheckpoint(source, undefined, options));
+  } finally {
+    await source.close();
+  }
 }
 
 export async function tokenizer(): Promise<ClipTokenizer> {
@@ -49,12 +56,8 @@ export async function tokenizer(): Promise<ClipTokenizer> {
 
 export async function loadTiny(file: (typeof WEIGHT_FILES)[number], dtype: WeightDtype, math: MathPrecision = 'f32'): Promise<CocaModel> {
   const gpu = await testGpu();
-  const source = await openFileSource(`${TINY}${file}`);
-  try {
-    return await CocaModel.load(gpu, await openCheckpoint(source), await tinyConfig(), { dtype, math });
-  } finally {
-    await source.close();
-  }
+  const config = await tinyConfig();
+  return withCheckpoint(`${TINY}${file}`, (checkpoint) => CocaModel.load(gpu, checkpoint, config, { dtype, math }));
 }
 
 /** Rows [from, to) of a [N, width] array. */
