@@ -1,8 +1,6 @@
 // Image preprocessing against OpenCLIP's own output (shared/golden), PIL 9.4 known answers, and
 // crafted bad files. The reference images and goldens are read from ../shared, never copied.
 
-import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ImageDecodeError, ImageTooLargeError, ShapeError } from '../src/errors';
 import { decodeImageBytes } from '../src/image/decode-node';
@@ -19,8 +17,8 @@ import {
   type DecodedImage,
   type RgbaImage,
 } from '../src/image';
-
-const SHARED = new URL('../../shared/', import.meta.url);
+import { goldenPixelRows, sharedBytes } from './helpers/golden-images';
+import { pngChunk } from './helpers/image-files';
 
 /** One 8-bit step after normalization: the golden README's bound for any decoder. */
 const ONE_LEVEL = 1 / 255 / Math.min(...OPENAI_STD);
@@ -30,26 +28,6 @@ const EXACT = 1e-5;
 const MIN_EXACT_FRACTION = 0.99;
 /** A 12-megapixel photo must preprocess well under a second; 2 s leaves room for a loaded 2-core CI. */
 const LARGE_PHOTO_MS = 2000;
-
-function sharedBytes(relativePath: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(relativePath, SHARED)));
-}
-
-/** A float32 tensor from a safetensors file: u64 LE header length, JSON header, raw little-endian data. */
-function readSafetensorsF32(relativePath: string, name: string): { shape: number[]; data: Float32Array } {
-  const bytes = sharedBytes(relativePath);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const entry = header[name];
-  if (entry === undefined || entry.dtype !== 'F32') throw new Error(`${relativePath} has no F32 tensor ${name}`);
-  const [begin, end] = entry.data_offsets;
-  const raw = bytes.slice(8 + headerLength + begin, 8 + headerLength + end);
-  return { shape: entry.shape, data: new Float32Array(raw.buffer) };
-}
 
 interface Agreement {
   maxAbs: number;
@@ -83,13 +61,7 @@ function asRgba(rgb: DecodedImage, alpha: (pixel: number) => number): RgbaImage 
   return { width: rgb.width, height: rgb.height, data, channels: 4 };
 }
 
-/** Per image, the rows of a [N, 3, S, S] golden tensor. */
-function goldenRows(relativePath: string, count: number, size: number): Float32Array[] {
-  const { shape, data } = readSafetensorsF32(relativePath, 'pixel_values');
-  expect(shape).toEqual([count, 3, size, size]);
-  const per = 3 * size * size;
-  return Array.from({ length: count }, (_, i) => data.subarray(i * per, (i + 1) * per));
-}
+const goldenRows = goldenPixelRows;
 
 const preprocess224 = JSON.parse(
   new TextDecoder().decode(sharedBytes('golden/preprocess/preprocess-224.json')),
@@ -261,17 +233,6 @@ describe('torchvision Resize(int) and CenterCrop geometry', () => {
     expect(() => preprocess(palette, { size: 4 })).toThrow(/needs its 256-entry RGB palette/);
   });
 });
-
-/** A PNG chunk: length, type, data, CRC-32 over type and data. */
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const chunk = new Uint8Array(12 + data.length);
-  const view = new DataView(chunk.buffer);
-  view.setUint32(0, data.length);
-  chunk.set(new TextEncoder().encode(type), 4);
-  chunk.set(data, 8);
-  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
-  return chunk;
-}
 
 /** Signature + IHDR (8-bit RGB) + IEND: a header that declares any size with no pixel data behind it. */
 function pngHeaderOnly(width: number, height: number): Uint8Array {
