@@ -18,7 +18,8 @@ import {
   type RgbaImage,
 } from '../src/image';
 import { goldenPixelRows, sharedBytes } from './helpers/golden-images';
-import { pngChunk } from './helpers/image-files';
+import { PNG_SIGNATURE, concat, pngChunk, pngHeader } from './helpers/image-files';
+import { withExifOrientation } from './helpers/exif-jpeg';
 
 /** One 8-bit step after normalization: the golden README's bound for any decoder. */
 const ONE_LEVEL = 1 / 255 / Math.min(...OPENAI_STD);
@@ -236,39 +237,13 @@ describe('torchvision Resize(int) and CenterCrop geometry', () => {
 
 /** Signature + IHDR (8-bit RGB) + IEND: a header that declares any size with no pixel data behind it. */
 function pngHeaderOnly(width: number, height: number): Uint8Array {
-  const ihdr = new Uint8Array(13);
-  const view = new DataView(ihdr.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat([PNG_SIGNATURE, pngHeader(width, height, 8, 2), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 /** Byte offset of the first SOF0/SOF2 marker in a JPEG. */
 function startOfFrame(jpeg: Uint8Array): number {
   for (let i = 2; i + 1 < jpeg.length; i++) if (jpeg[i] === 0xff && (jpeg[i + 1] === 0xc0 || jpeg[i + 1] === 0xc2)) return i;
   throw new Error('no SOF marker');
-}
-
-/** The same JPEG with an EXIF APP1 segment holding only an Orientation tag. */
-function withExifOrientation(jpeg: Uint8Array, orientation: number): Uint8Array {
-  // Little-endian TIFF header, IFD0 with one entry: tag 0x0112, type SHORT, count 1, value.
-  const tiff = [0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0];
-  const payload = [0x45, 0x78, 0x69, 0x66, 0, 0, ...tiff]; // "Exif\0\0"
-  const length = payload.length + 2;
-  const segment = [0xff, 0xe1, length >> 8, length & 0xff, ...payload];
-  const out = new Uint8Array(jpeg.length + segment.length);
-  out.set(jpeg.subarray(0, 2));
-  out.set(segment, 2);
-  out.set(jpeg.subarray(2), 2 + segment.length);
-  return out;
 }
 
 describe('decoding bad input fails with a named error before allocating pixels', () => {

@@ -1,11 +1,12 @@
 // Node decoding: PNG, GIF and JPEG with the shared decoders (decode.ts), each file in the Pillow
 // mode Pillow 9.4 opens it in. EXIF orientation is recorded, never applied (PreprocessOptions.orientation).
 
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { ImageDecodeError } from '../errors';
+import { CocaError, ImageDecodeError } from '../errors';
 import { decodeSharedFormat } from './decode';
 import { orientUpright } from './exif';
+import { assertFileSize } from './header';
 import type { DecodedImage } from './types';
 
 export interface NodeDecodeOptions {
@@ -38,8 +39,13 @@ export async function decodeImageBytes(bytes: Uint8Array, options: NodeDecodeOpt
 export async function decodeImageFile(path: string, options: NodeDecodeOptions = {}): Promise<DecodedImage> {
   let bytes: Uint8Array;
   try {
+    assertFileSize((await stat(path)).size);
     bytes = await readFile(path);
   } catch (error) {
+    if (error instanceof CocaError) {
+      error.message = `${path}: ${error.message}`;
+      throw error;
+    }
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not an image file' : (error as Error).message;
     throw new ImageDecodeError(`${path}: ${reason}`);

@@ -9,6 +9,19 @@ import { ImageDecodeError, ImageTooLargeError } from '../errors';
  */
 export const MAX_IMAGE_PIXELS = 89_478_485;
 
+/**
+ * Largest image file we read into memory: 512 MiB, above an uncompressed 89-megapixel RGBA PNG
+ * (358 MB), so only files padded with data no decoder reads are refused.
+ */
+export const MAX_IMAGE_FILE_BYTES = 512 * 2 ** 20;
+
+/** Refuses a file larger than MAX_IMAGE_FILE_BYTES before it is read. */
+export function assertFileSize(bytes: number): void {
+  if (bytes > MAX_IMAGE_FILE_BYTES) {
+    throw new ImageTooLargeError(`image file is ${bytes} bytes, above the ${MAX_IMAGE_FILE_BYTES}-byte (512 MiB) limit; downscale or recompress it first`);
+  }
+}
+
 export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp';
 
 export interface ImageHeader {
