@@ -4,6 +4,7 @@
 // accepts the file) and preprocess, or fail with ImageDecodeError / ImageTooLargeError; each in
 // bounded time, with bounded memory growth.
 
+import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -130,6 +131,10 @@ function pngjsAgrees(bytes: Uint8Array, decoded: DecodedImage): boolean {
   return true;
 }
 
+const cmykFixtures = (JSON.parse(readFileSync(new URL('./fixtures/preprocess-pillow.json', import.meta.url), 'utf8')) as {
+  cmyk: Record<string, { jpeg: string }>;
+}).cmyk;
+
 const pattern = (x: number, y: number, k: number): number => (x * 37 + y * 91 + k * 53 + ((x * y) % 7) * 11) % 256;
 const palette = Uint8Array.from({ length: 16 * 3 }, (_, i) => (i * 53 + 7) % 256);
 
@@ -141,6 +146,9 @@ const SEEDS: Record<string, Uint8Array> = {
   GIF: gifFile({ width: 31, height: 17, indices: Uint8Array.from({ length: 31 * 17 }, (_, i) => (i * 7) % 13), globalPalette: palette }),
   'GIF interlaced': gifFile({ width: 13, height: 11, indices: Uint8Array.from({ length: 13 * 11 }, (_, i) => i % 16), globalPalette: palette, interlaced: true }),
   JPEG: sharedBytes('images/rocket.jpg'),
+  ...Object.fromEntries(
+    ['baseline 4:2:2', 'progressive 4:2:0 YCCK'].map((name) => [`CMYK JPEG ${name}`, new Uint8Array(Buffer.from(cmykFixtures[name]!.jpeg, 'base64'))]),
+  ),
   BMP: Uint8Array.from([0x42, 0x4d, 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 24, 0, ...new Array<number>(40).fill(0)]),
   WebP: new TextEncoder().encode('RIFF\x1e\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x01\0\0\x01\0\0'),
 };
@@ -152,7 +160,7 @@ describe('image fuzzing: decodes consistently or fails with a named error, in bo
     const rssBefore = process.memoryUsage().rss;
     const counts = { decoded: 0, failed: 0, checkedByPngjs: 0 };
     const isPng = seedName.startsWith('PNG');
-    const mutantsPerKind = seedName === 'JPEG' ? MUTANTS_PER_SEED / 4 : MUTANTS_PER_SEED;
+    const mutantsPerKind = seedName === 'JPEG' ? MUTANTS_PER_SEED / 6 : MUTANTS_PER_SEED; // 640×427: slower to decode
     for (const [kind, mutate] of Object.entries(MUTATIONS)) {
       for (let i = 0; i < mutantsPerKind; i++) {
         const mutant = mutate(seed, random);
@@ -199,6 +207,14 @@ describe('image fuzzing: decodes consistently or fails with a named error, in bo
       }
     }
     await expect(decodeImageBytes(jpeg)).rejects.toThrow(ImageTooLargeError);
+    // 9000×9000 is within the pixel cap, but a 90 KB file cannot hold its 1.9 M blocks: refused before decoding.
+    for (const seed of [SEEDS.JPEG!, SEEDS['CMYK JPEG progressive 4:2:0 YCCK']!]) {
+      const large = Uint8Array.from(seed);
+      const sof = large.findIndex((b, i) => b === 0xff && (large[i + 1] === 0xc0 || large[i + 1] === 0xc2));
+      new DataView(large.buffer).setUint16(sof + 5, 9000);
+      new DataView(large.buffer).setUint16(sof + 7, 9000);
+      await expect(decodeImageBytes(large)).rejects.toThrow(/JPEG file is truncated: its \d+ blocks need at least/);
+    }
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(MAX_RSS_GROWTH);
   });
 

@@ -4,7 +4,7 @@
 
 import { decodeGif } from './gif';
 import { readImageHeader } from './header';
-import { decodeJpegWithLibjpeg, readJpegInfo } from './jpeg';
+import { decodeJpeg, readJpegInfo } from './jpeg';
 import { decodePng } from './png';
 import type { DecodedImage } from './types';
 import type { ImageFormat } from './header';
@@ -21,6 +21,6 @@ export async function decodeSharedFormat(bytes: Uint8Array, compileJpegWasm: () 
   const header = readImageHeader(bytes);
   if (header.format === 'png') return decodePng(bytes);
   if (header.format === 'gif') return decodeGif(bytes);
-  if (header.format === 'jpeg') return decodeJpegWithLibjpeg(bytes, readJpegInfo(bytes), compileJpegWasm);
+  if (header.format === 'jpeg') return decodeJpeg(bytes, readJpegInfo(bytes), compileJpegWasm);
   return header.format;
 }

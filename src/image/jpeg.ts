@@ -9,6 +9,7 @@ import mozjpegModuleFactory from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { ImageDecodeError } from '../errors';
 import { readExifOrientation } from './exif';
 import { isStartOfFrame, walkJpegSegments } from './header';
+import { decodeCmykJpeg } from './jpeg-cmyk';
 import type { DecodedImage, ExifOrientation } from './types';
 
 /** The slice of the Emscripten module that @jsquash/jpeg's decoder exposes. */
@@ -47,9 +48,11 @@ function loadJpegModule(compileWasm: () => Promise<WebAssembly.Module>): Promise
   return jpegModule;
 }
 
-/** What the marker segments before the first scan say: component count and EXIF orientation. */
+/** What the marker segments before the first scan say: component count, 8×8 block count, EXIF orientation. */
 export interface JpegInfo {
   components: number;
+  /** Blocks over all components: every one costs at least one bit of entropy-coded data. */
+  blocks: number;
   orientation: ExifOrientation;
 }
 
@@ -57,16 +60,23 @@ const EXIF_PREFIX = [0x45, 0x78, 0x69, 0x66, 0, 0]; // "Exif\0\0"
 
 export function readJpegInfo(bytes: Uint8Array): JpegInfo {
   let components = 0;
+  let blocks = 0;
   let orientation: ExifOrientation = 1;
   walkJpegSegments(bytes, (marker, start, end) => {
     if (marker === 0xe1 && orientation === 1 && EXIF_PREFIX.every((b, i) => bytes[start + i] === b)) {
       orientation = readExifOrientation(bytes.subarray(start + 6, end));
     }
     if (!isStartOfFrame(marker)) return false;
+    const height = (bytes[start + 1]! << 8) | bytes[start + 2]!;
+    const width = (bytes[start + 3]! << 8) | bytes[start + 4]!;
     components = bytes[start + 5] ?? 0;
+    const sampling = Array.from({ length: components }, (_, i) => bytes[start + 7 + i * 3] ?? 0x11);
+    const maxH = Math.max(1, ...sampling.map((s) => s >> 4));
+    const maxV = Math.max(1, ...sampling.map((s) => s & 15));
+    for (const s of sampling) blocks += Math.ceil(Math.ceil((width * (s >> 4)) / maxH) / 8) * Math.ceil(Math.ceil((height * (s & 15)) / maxV) / 8);
     return true;
   });
-  return { components, orientation };
+  return { components, blocks, orientation };
 }
 
 /** mozjpeg's RGBA output → Pillow's "L" or "RGB" bytes. */
@@ -77,8 +87,13 @@ function dropChannels(rgba: Uint8ClampedArray, keep: 1 | 3): Uint8Array {
   return out;
 }
 
-/** A 1- or 3-component JPEG → mode "L" or "RGB". The header's size has already been checked. */
-export async function decodeJpegWithLibjpeg(bytes: Uint8Array, info: JpegInfo, compileWasm: () => Promise<WebAssembly.Module>): Promise<DecodedImage> {
+/** A JPEG → mode "L", "RGB" or "CMYK", as Pillow opens it. The header's size has already been checked. */
+export async function decodeJpeg(bytes: Uint8Array, info: JpegInfo, compileWasm: () => Promise<WebAssembly.Module>): Promise<DecodedImage> {
+  // Checked before any decoder allocates its (whole-image, for progressive files) coefficient buffers.
+  if (bytes.length * 8 < info.blocks) {
+    throw new ImageDecodeError(`JPEG file is truncated: its ${info.blocks} blocks need at least ${Math.ceil(info.blocks / 8)} bytes of image data, the file has ${bytes.length}`);
+  }
+  if (info.components === 4) return decodeCmykJpeg(bytes, info.orientation);
   if (info.components !== 1 && info.components !== 3) {
     throw new ImageDecodeError(`JPEG has ${info.components} colour components; Pillow reads 1 (gray), 3 (colour) or 4 (CMYK)`);
   }
