@@ -1,26 +1,25 @@
 // Image preprocessing against OpenCLIP's own output (shared/golden), PIL 9.4 known answers, and
 // crafted bad files. The reference images and goldens are read from ../shared, never copied.
 
-import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ImageDecodeError, ImageTooLargeError, ShapeError } from '../src/errors';
 import { decodeImageBytes } from '../src/image/decode-node';
 import {
   MAX_IMAGE_PIXELS,
+  MAX_PREPROCESS_SIZE,
   OPENAI_MEAN,
   OPENAI_STD,
-  centerCrop,
   preprocess,
   preprocessToRgba,
   readImageHeader,
   resampleBicubic,
-  resizeShorterSide,
   resizedDimensions,
+  type DecodedImage,
   type RgbaImage,
 } from '../src/image';
-
-const SHARED = new URL('../../shared/', import.meta.url);
+import { goldenPixelRows, sharedBytes } from './helpers/golden-images';
+import { PNG_SIGNATURE, concat, pngChunk, pngHeader } from './helpers/image-files';
+import { withExifOrientation } from './helpers/exif-jpeg';
 
 /** One 8-bit step after normalization: the golden README's bound for any decoder. */
 const ONE_LEVEL = 1 / 255 / Math.min(...OPENAI_STD);
@@ -30,26 +29,6 @@ const EXACT = 1e-5;
 const MIN_EXACT_FRACTION = 0.99;
 /** A 12-megapixel photo must preprocess well under a second; 2 s leaves room for a loaded 2-core CI. */
 const LARGE_PHOTO_MS = 2000;
-
-function sharedBytes(relativePath: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(relativePath, SHARED)));
-}
-
-/** A float32 tensor from a safetensors file: u64 LE header length, JSON header, raw little-endian data. */
-function readSafetensorsF32(relativePath: string, name: string): { shape: number[]; data: Float32Array } {
-  const bytes = sharedBytes(relativePath);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const entry = header[name];
-  if (entry === undefined || entry.dtype !== 'F32') throw new Error(`${relativePath} has no F32 tensor ${name}`);
-  const [begin, end] = entry.data_offsets;
-  const raw = bytes.slice(8 + headerLength + begin, 8 + headerLength + end);
-  return { shape: entry.shape, data: new Float32Array(raw.buffer) };
-}
 
 interface Agreement {
   maxAbs: number;
@@ -68,18 +47,22 @@ function compare(ours: Float32Array, reference: Float32Array): Agreement {
   return { maxAbs, exactFraction: exact / reference.length };
 }
 
-async function decodeShared(name: string): Promise<RgbaImage> {
-  // PIL (and so the golden) ignores EXIF orientation.
-  return decodeImageBytes(sharedBytes(`images/${name}`), { applyExifOrientation: false });
+async function decodeShared(name: string): Promise<DecodedImage> {
+  return decodeImageBytes(sharedBytes(`images/${name}`));
 }
 
-/** Per image, the rows of a [N, 3, S, S] golden tensor. */
-function goldenRows(relativePath: string, count: number, size: number): Float32Array[] {
-  const { shape, data } = readSafetensorsF32(relativePath, 'pixel_values');
-  expect(shape).toEqual([count, 3, size, size]);
-  const per = 3 * size * size;
-  return Array.from({ length: count }, (_, i) => data.subarray(i * per, (i + 1) * per));
+/** A decoded RGB file as raw RGBA pixels (what a canvas gives), with the given alpha per pixel. */
+function asRgba(rgb: DecodedImage, alpha: (pixel: number) => number): RgbaImage {
+  const count = rgb.width * rgb.height;
+  const data = new Uint8Array(count * 4);
+  for (let p = 0; p < count; p++) {
+    data.set(rgb.data.subarray(p * 3, p * 3 + 3), p * 4);
+    data[p * 4 + 3] = alpha(p);
+  }
+  return { width: rgb.width, height: rgb.height, data, channels: 4 };
 }
+
+const goldenRows = goldenPixelRows;
 
 const preprocess224 = JSON.parse(
   new TextDecoder().decode(sharedBytes('golden/preprocess/preprocess-224.json')),
@@ -124,11 +107,9 @@ describe('preprocess matches OpenCLIP (golden pixel_values)', () => {
     expect(compare(ours, unnormalized).maxAbs).toBeLessThanOrEqual(EXACT);
   });
 
-  it('ignores alpha: random alpha values leave the output unchanged', async () => {
-    const rgba = await decodeShared('astronaut.png');
-    const data = Uint8Array.from(rgba.data);
-    for (let i = 3; i < data.length; i += 4) data[i] = (i * 7919) % 256;
-    const agreement = compare(preprocess({ ...rgba, data }, { size: 224 }), rows224[2]!);
+  it('ignores the alpha of raw RGBA pixels (ImageData, canvas): random alpha values leave the output unchanged', async () => {
+    const rgba = asRgba(await decodeShared('astronaut.png'), (p) => (p * 7919) % 256);
+    const agreement = compare(preprocess(rgba, { size: 224 }), rows224[2]!);
     expect(agreement.maxAbs).toBeLessThanOrEqual(EXACT);
   });
 
@@ -146,11 +127,10 @@ describe('preprocess matches OpenCLIP (golden pixel_values)', () => {
     for (let i = 3; i < crop.data.length; i += 4) expect(crop.data[i]).toBe(255);
   });
 
-  it('takes RGB (3-channel) input as well as RGBA', async () => {
-    const rgba = await decodeShared('coffee.png');
-    const rgb = new Uint8Array(rgba.width * rgba.height * 3);
-    for (let p = 0; p < rgba.width * rgba.height; p++) rgb.set(rgba.data.subarray(p * 4, p * 4 + 3), p * 3);
-    const ours = preprocess({ width: rgba.width, height: rgba.height, data: rgb, channels: 3 }, { size: 224 });
+  it('takes raw RGB (3-channel) pixels as well as decoded files', async () => {
+    const decoded = await decodeShared('coffee.png');
+    expect(decoded.mode).toBe('RGB');
+    const ours = preprocess({ width: decoded.width, height: decoded.height, data: decoded.data as Uint8Array, channels: 3 }, { size: 224 });
     expect(compare(ours, rows224[1]!).maxAbs).toBeLessThanOrEqual(EXACT);
   });
 });
@@ -176,9 +156,8 @@ describe('PIL bicubic resample (known answers from Pillow 9.4 Image.resize(..., 
       142, 128, 106, 148, 17, 148, 153, 0, 164, 155, 160, 75, 191, 155, 92, 193, 128, 135, 199, 100, 177, 204, 95, 193,
       206, 26, 99, 232, 40, 115, 234, 128, 158, 240, 215, 200, 245, 229, 216, 246, 0, 109, 251, 0, 125, 253, 128, 168,
       255, 255, 210, 255, 255, 226, 255];
-    const resized = resizeShorterSide({ width: 2, height: 3, data: testPattern(2, 3), channels: 3 }, 5);
-    expect([resized.width, resized.height]).toEqual([5, 7]);
-    expect(Array.from(resized.data)).toEqual(pil);
+    expect(resizedDimensions(2, 3, 5)).toEqual({ width: 5, height: 7 });
+    expect(Array.from(resampleBicubic(testPattern(2, 3), 2, 3, 3, 5, 7))).toEqual(pil);
   });
 
   it('downscales 9×7 to 3×3 with the widened (antialiasing) support', () => {
@@ -187,9 +166,15 @@ describe('PIL bicubic resample (known answers from Pillow 9.4 Image.resize(..., 
     expect(Array.from(resampleBicubic(testPattern(9, 7), 9, 7, 3, 3, 3))).toEqual(pil);
   });
 
-  it('leaves an image whose shorter side is already S untouched', () => {
+  it('leaves an image whose shorter side is already S unfiltered: the output is its center crop', () => {
     const data = testPattern(9, 7);
-    expect(Array.from(resizeShorterSide({ width: 9, height: 7, data, channels: 3 }, 7).data)).toEqual(Array.from(data));
+    const crop = preprocessToRgba({ width: 9, height: 7, data, channels: 3 }, 7).data;
+    for (let y = 0; y < 7; y++) {
+      for (let x = 0; x < 7; x++) {
+        // round((9 − 7) / 2) = 1 column off on the left.
+        expect(Array.from(crop.subarray((y * 7 + x) * 4, (y * 7 + x) * 4 + 3))).toEqual(Array.from(data.subarray((y * 9 + x + 1) * 3, (y * 9 + x + 2) * 3)));
+      }
+    }
   });
 
   it('keeps a flat colour flat on a 4000×3000 photo, fast', () => {
@@ -228,11 +213,12 @@ describe('torchvision Resize(int) and CenterCrop geometry', () => {
 
   it("rounds the offset half to even like Python's round()", () => {
     // (237 − 180) / 2 = 28.5 → 28; (239 − 180) / 2 = 29.5 → 30; (238 − 180) / 2 = 29.
-    expect(centerCrop(indexRamp(237, 180, 'x'), 180).data[0]).toBe(28);
-    expect(centerCrop(indexRamp(239, 180, 'x'), 180).data[0]).toBe(30);
-    expect(centerCrop(indexRamp(238, 180, 'x'), 180).data[0]).toBe(29);
-    expect(centerCrop(indexRamp(180, 237, 'y'), 180).data[0]).toBe(28);
-    expect(centerCrop(indexRamp(180, 239, 'y'), 180).data[0]).toBe(30);
+    // The shorter side is already 180, so nothing is resampled and the first red value is the offset.
+    expect(preprocessToRgba(indexRamp(237, 180, 'x'), 180).data[0]).toBe(28);
+    expect(preprocessToRgba(indexRamp(239, 180, 'x'), 180).data[0]).toBe(30);
+    expect(preprocessToRgba(indexRamp(238, 180, 'x'), 180).data[0]).toBe(29);
+    expect(preprocessToRgba(indexRamp(180, 237, 'y'), 180).data[0]).toBe(28);
+    expect(preprocessToRgba(indexRamp(180, 239, 'y'), 180).data[0]).toBe(30);
   });
 
   it('refuses malformed pixel buffers and sizes', () => {
@@ -243,56 +229,21 @@ describe('torchvision Resize(int) and CenterCrop geometry', () => {
     const ok: RgbaImage = { width: 4, height: 4, data: new Uint8Array(64), channels: 4 };
     expect(() => preprocess(ok, { size: 0 })).toThrow(ShapeError);
     expect(() => preprocess(ok, { size: 4, std: [1, 0, 1] })).toThrow(/std values must be positive/);
-    expect(() => centerCrop(ok, 5)).toThrow(/cannot center-crop 5×5 from a 4×4 image/);
+    expect(() => preprocess(ok, { size: MAX_PREPROCESS_SIZE + 1 })).toThrow(ImageTooLargeError);
+    const palette: DecodedImage = { width: 1, height: 1, mode: 'P', data: new Uint8Array(1), orientation: 1 };
+    expect(() => preprocess(palette, { size: 4 })).toThrow(/needs its 256-entry RGB palette/);
   });
 });
 
-/** A PNG chunk: length, type, data, CRC-32 over type and data. */
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const chunk = new Uint8Array(12 + data.length);
-  const view = new DataView(chunk.buffer);
-  view.setUint32(0, data.length);
-  chunk.set(new TextEncoder().encode(type), 4);
-  chunk.set(data, 8);
-  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
-  return chunk;
-}
-
 /** Signature + IHDR (8-bit RGB) + IEND: a header that declares any size with no pixel data behind it. */
 function pngHeaderOnly(width: number, height: number): Uint8Array {
-  const ihdr = new Uint8Array(13);
-  const view = new DataView(ihdr.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat([PNG_SIGNATURE, pngHeader(width, height, 8, 2), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 /** Byte offset of the first SOF0/SOF2 marker in a JPEG. */
 function startOfFrame(jpeg: Uint8Array): number {
   for (let i = 2; i + 1 < jpeg.length; i++) if (jpeg[i] === 0xff && (jpeg[i + 1] === 0xc0 || jpeg[i + 1] === 0xc2)) return i;
   throw new Error('no SOF marker');
-}
-
-/** The same JPEG with an EXIF APP1 segment holding only an Orientation tag. */
-function withExifOrientation(jpeg: Uint8Array, orientation: number): Uint8Array {
-  // Little-endian TIFF header, IFD0 with one entry: tag 0x0112, type SHORT, count 1, value.
-  const tiff = [0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0];
-  const payload = [0x45, 0x78, 0x69, 0x66, 0, 0, ...tiff]; // "Exif\0\0"
-  const length = payload.length + 2;
-  const segment = [0xff, 0xe1, length >> 8, length & 0xff, ...payload];
-  const out = new Uint8Array(jpeg.length + segment.length);
-  out.set(jpeg.subarray(0, 2));
-  out.set(segment, 2);
-  out.set(jpeg.subarray(2), 2 + segment.length);
-  return out;
 }
 
 describe('decoding bad input fails with a named error before allocating pixels', () => {
@@ -311,7 +262,7 @@ describe('decoding bad input fails with a named error before allocating pixels',
     expect(huge.length).toBeLessThan(100);
     expect(20000 * 20000).toBeGreaterThan(MAX_IMAGE_PIXELS);
     await expect(decodeImageBytes(huge)).rejects.toThrow(ImageTooLargeError);
-    await expect(decodeImageBytes(huge)).rejects.toThrow(/20000×20000 pixels \(400 MP\), above the 100 MP limit/);
+    await expect(decodeImageBytes(huge)).rejects.toThrow(/20000×20000 pixels \(400 MP\), above the 89,478,485-pixel limit/);
   });
 
   it('refuses a JPEG whose frame header claims 20000×20000', async () => {
@@ -347,29 +298,33 @@ describe('decoding bad input fails with a named error before allocating pixels',
   });
 
   it('names formats the Node decoder does not read', async () => {
-    const gif = new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 2, 0, 2, 0, 0, 0, 0]);
-    await expect(decodeImageBytes(gif)).rejects.toThrow(/GIF images are not supported in Node/);
+    const webp = new TextEncoder().encode('RIFF\x1e\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x01\0\0\x01\0\0');
+    await expect(decodeImageBytes(webp)).rejects.toThrow(/WEBP images are not supported in Node/);
   });
 });
 
-describe('EXIF orientation', () => {
+describe('EXIF orientation: ignored by default (as PIL), applied on request', () => {
   const rocket = sharedBytes('images/rocket.jpg');
 
-  it('rotates like a browser (from-image) by default, and not at all when asked', async () => {
+  it('records the tag without rotating; applyExifOrientation and orientation "exif" turn the image upright', async () => {
     const plain = await decodeImageBytes(rocket);
     const tagged = withExifOrientation(rocket, 6); // stored rotated: display turns it 90° clockwise
-    const rotated = await decodeImageBytes(tagged);
-    expect([rotated.width, rotated.height]).toEqual([plain.height, plain.width]);
+    const asStored = await decodeImageBytes(tagged);
+    expect(asStored.orientation).toBe(6);
+    expect(Buffer.from(asStored.data as Uint8Array).equals(Buffer.from(plain.data as Uint8Array))).toBe(true);
+    const rotated = await decodeImageBytes(tagged, { applyExifOrientation: true });
+    expect([rotated.width, rotated.height, rotated.orientation]).toEqual([plain.height, plain.width, 1]);
     let mismatches = 0;
     for (let y = 0; y < rotated.height; y++) {
       for (let x = 0; x < rotated.width; x++) {
-        const source = ((plain.height - 1 - x) * plain.width + y) * 4;
-        const target = (y * rotated.width + x) * 4;
+        const source = ((plain.height - 1 - x) * plain.width + y) * 3;
+        const target = (y * rotated.width + x) * 3;
         for (let c = 0; c < 3; c++) if (rotated.data[target + c] !== plain.data[source + c]) mismatches++;
       }
     }
     expect(mismatches).toBe(0);
-    const ignored = await decodeImageBytes(tagged, { applyExifOrientation: false });
-    expect(Buffer.from(ignored.data).equals(Buffer.from(plain.data))).toBe(true);
+    const rows = goldenRows('golden/preprocess/preprocess-224.safetensors', preprocess224.images.length, 224);
+    expect(compare(preprocess(asStored, { size: 224 }), rows[3]!).maxAbs).toBeLessThanOrEqual(ONE_LEVEL);
+    expect(compare(preprocess(asStored, { size: 224, orientation: 'exif' }), preprocess(rotated, { size: 224 })).maxAbs).toBe(0);
   });
 });

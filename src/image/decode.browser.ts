@@ -1,10 +1,15 @@
-// Browser decoding to 8-bit RGBA with the stored colour values: no EXIF-ignoring, no colour
-// management, no premultiplication, so the pixels are what PIL reads from the same file
-// (up to the browser's JPEG decoder). Runs on the main thread and in workers.
+// Browser decoding (main thread and workers). Files (Blobs) in PNG, GIF and JPEG go through the same
+// decoders as Node (decode.ts), so they keep their Pillow mode and their stored pixels: createImageBitmap
+// would convert to RGBA, apply the EXIF orientation and, for palette/alpha files, lose what OpenCLIP
+// resizes on. Other formats (WebP, BMP, AVIF, …) are left to the browser's decoder with the same
+// rules: stored colour values, EXIF orientation not applied. Bitmaps, ImageData and <img> elements
+// carry no file mode: they are taken as RGB pixels.
 
+import jpegWasmUrl from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm?url';
 import { ImageDecodeError } from '../errors';
-import { assertDecodableSize, describeLeadingBytes, peekImageHeader } from './header';
-import type { RgbaImage } from './types';
+import { decodeSharedFormat } from './decode';
+import { assertDecodableSize, assertFileSize, describeLeadingBytes, peekImageHeader, sniffImageFormat } from './header';
+import type { DecodedImage, RgbaImage } from './types';
 
 export type BrowserImageSource = Blob | ImageBitmap | ImageData | HTMLImageElement;
 
@@ -12,13 +17,21 @@ export type BrowserImageSource = Blob | ImageBitmap | ImageData | HTMLImageEleme
 const HEADER_PREFIX_BYTES = 1 << 20;
 
 const BITMAP_OPTIONS: ImageBitmapOptions = {
-  imageOrientation: 'from-image',
+  // 'none' leaves the EXIF orientation unapplied (Chromium ≥ 118 and the current HTML spec).
+  imageOrientation: 'none',
   colorSpaceConversion: 'none',
   premultiplyAlpha: 'none',
 };
 
-/** Refuses non-images and oversized images from their first bytes, before the browser decodes them. */
+async function compileJpegWasm(): Promise<WebAssembly.Module> {
+  const response = await fetch(jpegWasmUrl);
+  if (!response.ok) throw new ImageDecodeError(`the JPEG decoder could not be loaded (${jpegWasmUrl}: HTTP ${response.status})`);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+/** Refuses non-images and oversized images from their first bytes, before anything decodes them. */
 async function checkBlobHeader(blob: Blob): Promise<void> {
+  assertFileSize(blob.size);
   const prefix = new Uint8Array(await blob.slice(0, HEADER_PREFIX_BYTES).arrayBuffer());
   try {
     const header = peekImageHeader(prefix);
@@ -55,19 +68,45 @@ async function decodeToBitmap(source: Blob | HTMLImageElement): Promise<ImageBit
   }
 }
 
+/** A format the browser decoded: "RGBA" (as Pillow opens WebP/PNG with alpha) when any pixel is not opaque, else "RGB". */
+function asDecodedFile(rgba: RgbaImage): DecodedImage {
+  const { width, height, data } = rgba;
+  let opaque = true;
+  for (let i = 3; i < data.length && opaque; i += 4) opaque = data[i] === 255;
+  if (!opaque) return { width, height, mode: 'RGBA', data, orientation: 1 };
+  const rgb = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) rgb.set(data.subarray(p * 4, p * 4 + 3), p * 3);
+  return { width, height, mode: 'RGB', data: rgb, orientation: 1 };
+}
+
+async function decodeBlob(blob: Blob): Promise<DecodedImage> {
+  await checkBlobHeader(blob);
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (sniffImageFormat(bytes) !== null) {
+    const decoded = await decodeSharedFormat(bytes, compileJpegWasm);
+    if (typeof decoded !== 'string') return decoded;
+  }
+  const bitmap = await decodeToBitmap(blob);
+  try {
+    return asDecodedFile(bitmapToRgba(bitmap));
+  } finally {
+    bitmap.close();
+  }
+}
+
 /**
- * A file, bitmap, ImageData or <img> → 8-bit RGBA. Throws ImageDecodeError for non-images and
- * undecodable files, ImageTooLargeError above MAX_IMAGE_PIXELS (checked from the header when
- * the source is a Blob, before decoding).
+ * A file, bitmap, ImageData or <img> → pixels for preprocess. Files keep their Pillow mode (see
+ * above). Throws ImageDecodeError for non-images and undecodable files, ImageTooLargeError above
+ * MAX_IMAGE_PIXELS (checked from the header when the source is a Blob, before decoding).
  */
-export async function decodeImageSource(source: BrowserImageSource): Promise<RgbaImage> {
+export async function decodeImageSource(source: BrowserImageSource): Promise<DecodedImage | RgbaImage> {
   if (isImageData(source)) {
     assertDecodableSize(source.width, source.height, 'ImageData');
     return { width: source.width, height: source.height, data: source.data, channels: 4 };
   }
   if (isImageBitmap(source)) return bitmapToRgba(source);
-  if (source instanceof Blob) await checkBlobHeader(source);
-  else if (!source.complete) await source.decode();
+  if (source instanceof Blob) return decodeBlob(source);
+  if (!source.complete) await source.decode();
   const bitmap = await decodeToBitmap(source);
   try {
     return bitmapToRgba(bitmap);

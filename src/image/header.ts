@@ -4,10 +4,23 @@
 import { ImageDecodeError, ImageTooLargeError } from '../errors';
 
 /**
- * Largest image (width·height) we decode: 100 megapixels is 400 MB of RGBA, past any photo a
- * phone takes (~50 MP) and below what a 32-bit WASM heap or a browser tab can hold twice.
+ * Largest image (width·height) we decode: Pillow's Image.MAX_IMAGE_PIXELS (a 1024³/4/3-pixel RGB
+ * image), past any photo a phone takes (~50 MP). Pillow only warns between 1× and 2× of it; we refuse.
  */
-export const MAX_IMAGE_PIXELS = 100_000_000;
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
+/**
+ * Largest image file we read into memory: 512 MiB, above an uncompressed 89-megapixel RGBA PNG
+ * (358 MB), so only files padded with data no decoder reads are refused.
+ */
+export const MAX_IMAGE_FILE_BYTES = 512 * 2 ** 20;
+
+/** Refuses a file larger than MAX_IMAGE_FILE_BYTES before it is read. */
+export function assertFileSize(bytes: number): void {
+  if (bytes > MAX_IMAGE_FILE_BYTES) {
+    throw new ImageTooLargeError(`image file is ${bytes} bytes, above the ${MAX_IMAGE_FILE_BYTES}-byte (512 MiB) limit; downscale or recompress it first`);
+  }
+}
 
 export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp';
 
@@ -57,11 +70,17 @@ function readPngSize(view: DataView, bytes: Uint8Array): SizeOrIncomplete {
 }
 
 /** True for the start-of-frame markers (SOF0–SOF15 less DHT, JPG and DAC, which share the range). */
-function isStartOfFrame(marker: number): boolean {
+export function isStartOfFrame(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
-function readJpegSize(view: DataView, bytes: Uint8Array): SizeOrIncomplete {
+/**
+ * Calls `visit(marker, segmentStart, segmentEnd)` for each JPEG marker segment before the first scan
+ * (segment bytes exclude the marker and length), until `visit` returns true. Returns false when the
+ * bytes end first. Throws ImageDecodeError where a marker should be and is not.
+ */
+export function walkJpegSegments(bytes: Uint8Array, visit: (marker: number, start: number, end: number) => boolean): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) throw new ImageDecodeError(`JPEG file is corrupt: expected a marker at byte ${at}`);
@@ -77,14 +96,21 @@ function readJpegSize(view: DataView, bytes: Uint8Array): SizeOrIncomplete {
       at += 2; // markers without a length field
       continue;
     }
-    const segmentLength = view.getUint16(at + 2);
-    if (isStartOfFrame(marker)) {
-      if (at + 9 > bytes.length) return null;
-      return [view.getUint16(at + 7), view.getUint16(at + 5)];
-    }
-    at += 2 + segmentLength;
+    const end = at + 2 + view.getUint16(at + 2);
+    if (visit(marker, at + 4, Math.min(end, bytes.length))) return true;
+    at = end;
   }
-  return null;
+  return false;
+}
+
+function readJpegSize(bytes: Uint8Array): SizeOrIncomplete {
+  let size: SizeOrIncomplete = null;
+  walkJpegSegments(bytes, (marker, start) => {
+    if (!isStartOfFrame(marker)) return false;
+    if (start + 5 <= bytes.length) size = [(bytes[start + 3]! << 8) | bytes[start + 4]!, (bytes[start + 1]! << 8) | bytes[start + 2]!];
+    return true;
+  });
+  return size;
 }
 
 function readGifSize(view: DataView, bytes: Uint8Array): SizeOrIncomplete {
@@ -131,7 +157,7 @@ export function peekImageHeader(bytes: Uint8Array): ImageHeader | undefined {
     format === 'png'
       ? readPngSize(view, bytes)
       : format === 'jpeg'
-        ? readJpegSize(view, bytes)
+        ? readJpegSize(bytes)
         : format === 'gif'
           ? readGifSize(view, bytes)
           : format === 'webp'
@@ -161,7 +187,7 @@ export function assertDecodableSize(width: number, height: number, what: string)
   if (width * height > MAX_IMAGE_PIXELS) {
     throw new ImageTooLargeError(
       `${what} image declares ${width}×${height} pixels (${((width * height) / 1e6).toFixed(0)} MP), ` +
-        `above the ${MAX_IMAGE_PIXELS / 1e6} MP limit; downscale it first`,
+        `above the ${MAX_IMAGE_PIXELS.toLocaleString('en-US')}-pixel limit (Pillow's); downscale it first`,
     );
   }
 }
