@@ -2,7 +2,7 @@
 import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/gpu';
 import { viteShaders } from '../gpu/shaders-vite';
-import type { PresetName } from '../model/config';
+import { presetConfig, type PresetName } from '../model/config';
 import { runModelBench } from './model-bench';
 
 const params = new URLSearchParams(location.search);
@@ -12,7 +12,7 @@ async function run(): Promise<void> {
   const gpu = new Gpu(await acquireDevice(), viteShaders);
   try {
     for (const config of (params.get('configs') ?? 'coca_ViT-B-32').split(',') as PresetName[]) {
-      await runModelBench({ gpu, runtime: 'chromium', config, dtype: params.get('dtype') === 'fp32' ? 'fp32' : 'fp16', quick: params.get('quick') === 'true', emit: (r) => console.log(JSON.stringify(r)) });
+      await runModelBench({ gpu, runtime: 'chromium', config: presetConfig(config), dtype: params.get('dtype') === 'fp32' ? 'fp32' : 'fp16', quick: params.get('quick') === 'true', emit: (r) => console.log(JSON.stringify(r)) });
     }
   } finally {
     gpu.destroy();
