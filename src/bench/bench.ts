@@ -1,18 +1,19 @@
-// `npm run bench [-- --json] [--config coca_ViT-B-32|coca_ViT-L-14] [--runtime node|chromium] [--quick] [--dtype fp16|fp32]`
-// Full-size CoCa configs with weights generated in place, timed in Node (Dawn) and/or headless Chromium.
-import { acquireDevice } from '../gpu/device';
-import { nodeGpu } from '../gpu/dawn-node';
-import { Gpu } from '../gpu/gpu';
-import { nodeShaders } from '../gpu/shaders-node';
+// `npm run bench [-- --json] [--config coca_ViT-B-32|coca_ViT-L-14 | --config-file open_clip_config.json]
+//                 [--runtime node|chromium] [--quick] [--dtype fp16|fp32]`
+// Full-size CoCa configs with weights generated in place, timed in Node (Dawn) and/or headless Chromium:
+// wall-clock, GPU time (where the adapter has timestamp-query), dispatches and host waits.
 import { PRESET_NAMES, type PresetName } from '../model/config';
 import { resolveDtype, type WeightDtype } from '../options';
 import { formatTable } from './harness';
 import { runModelBench, type BenchRecord } from './model-bench';
+import { nodeBenchGpu, nodeConfigs } from './node-setup';
 
 interface Args {
   json: boolean;
   quick: boolean;
   configs: PresetName[];
+  /** --config-file: one config read from an open_clip_config.json (Node only), instead of the presets. */
+  configFile: string | undefined;
   runtimes: ('node' | 'chromium')[];
   dtype: WeightDtype;
 }
@@ -27,19 +28,22 @@ function parse(argv: string[]): Args {
   const runtime = value('--runtime');
   if (runtime && runtime !== 'node' && runtime !== 'chromium') throw new Error('--runtime must be node or chromium');
   const dtype = resolveDtype(value('--dtype'), '--dtype');
+  const configFile = value('--config-file');
+  if (configFile && runtime !== 'node') throw new Error('--config-file is read in Node only: add --runtime node');
   return {
     json: argv.includes('--json'),
     quick: argv.includes('--quick'),
     configs: config ? [config as PresetName] : [...PRESET_NAMES],
+    configFile,
     runtimes: runtime ? [runtime as 'node' | 'chromium'] : ['node', 'chromium'],
     dtype,
   };
 }
 
 async function runNode(args: Args, emit: (r: BenchRecord) => void): Promise<void> {
-  const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
+  const gpu = await nodeBenchGpu();
   try {
-    for (const config of args.configs) await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+    for (const config of nodeConfigs(args)) await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
   } finally {
     gpu.destroy();
   }
@@ -80,6 +84,7 @@ async function main(): Promise<void> {
   const records: BenchRecord[] = [];
   const emit = (r: BenchRecord): void => {
     records.push(r);
+    if (r.metric === 'gpu_timestamps' && r.value === 0) process.stderr.write(`bench: ${r.runtime} ${r.adapter}: ${String(r.note)}\n`);
     if (args.json) console.log(JSON.stringify(r));
     else process.stderr.write(`  ${r.runtime} ${r.config} ${r.metric}${r.strategy ? ` ${r.strategy}` : ''}${r.batch ? ` b${r.batch}` : ''}: ${(r.median ?? r.value ?? 0).toFixed(2)}\n`);
   };

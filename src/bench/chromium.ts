@@ -2,7 +2,7 @@
 import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/gpu';
 import { viteShaders } from '../gpu/shaders-vite';
-import type { PresetName } from '../model/config';
+import { presetConfig, type PresetName } from '../model/config';
 import { resolveDtype } from '../options';
 import { runModelBench } from './model-bench';
 
@@ -13,7 +13,7 @@ async function run(): Promise<void> {
   const gpu = new Gpu(await acquireDevice(), viteShaders);
   try {
     for (const config of (params.get('configs') ?? 'coca_ViT-B-32').split(',') as PresetName[]) {
-      await runModelBench({ gpu, runtime: 'chromium', config, dtype: resolveDtype(params.get('dtype') ?? undefined), quick: params.get('quick') === 'true', emit: (r) => console.log(JSON.stringify(r)) });
+      await runModelBench({ gpu, runtime: 'chromium', config: presetConfig(config), dtype: resolveDtype(params.get('dtype') ?? undefined), quick: params.get('quick') === 'true', emit: (r) => console.log(JSON.stringify(r)) });
     }
   } finally {
     gpu.destroy();

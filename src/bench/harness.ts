@@ -1,5 +1,7 @@
-// Timing helpers shared by the benchmarks: wall-clock time of whole submits, waited to completion.
+// Timing helpers shared by the benchmarks: wall-clock time of whole submits, waited to completion, GPU
+// time from timestamps, and counts of what a call did.
 import type { Gpu } from '../gpu/gpu';
+import type { PassTiming, TimingMode } from '../gpu/timing';
 import type { KernelContext } from '../kernels/common';
 
 export interface Timing {
@@ -34,6 +36,42 @@ export async function timeKernel(gpu: Gpu, body: (ctx: KernelContext) => void, o
   const times: number[] = [];
   for (let i = 0; i < samples; i++) times.push(await once());
   return summarize(times);
+}
+
+/** Runs `body` with gpu.timing in `mode` and returns the passes it ran, with its result. */
+export async function timed<T>(gpu: Gpu, mode: TimingMode, body: () => Promise<T>): Promise<{ result: T; passes: PassTiming[] }> {
+  gpu.timing.mode = mode;
+  gpu.timing.take();
+  try {
+    const result = await body();
+    return { result, passes: gpu.timing.take() };
+  } finally {
+    gpu.timing.mode = 'off';
+  }
+}
+
+/** GPU milliseconds of one call: the busy times of every pass it ran, summed (needs timestamp-query). */
+export async function gpuTime(gpu: Gpu, runs: number, warmup: number, body: () => Promise<unknown>): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await body();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const { passes } = await timed(gpu, 'pass', body);
+    samples.push(passes.reduce((sum, p) => sum + (p.gpuMs ?? 0), 0));
+  }
+  return summarize(samples);
+}
+
+export interface WorkCounts {
+  dispatches: number;
+  submits: number;
+  hostWaits: number;
+}
+
+/** What one call of `body` recorded and waited for, from the GPU's counters. */
+export async function countWork(gpu: Gpu, body: () => Promise<unknown>): Promise<WorkCounts> {
+  const { dispatches, submits, hostWaits } = gpu.stats;
+  await body();
+  return { dispatches: gpu.stats.dispatches - dispatches, submits: gpu.stats.submits - submits, hostWaits: gpu.stats.hostWaits - hostWaits };
 }
 
 export function formatTable(header: string[], rows: string[][]): string {

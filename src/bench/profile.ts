@@ -1,83 +1,49 @@
-// `npm run profile [-- --config coca_ViT-B-32]`: where the time of each kind of pass goes, on the adapter at
-// hand. For each pass (image encode, text encode, one decoding step): the whole pass as one submit, split
-// into host time (recording and encoding) and GPU time; then every dispatch submitted alone, summed by kernel
-// and layer kind, to find the kernel that dominates.
-import { acquireDevice } from '../gpu/device';
-import { nodeGpu } from '../gpu/dawn-node';
-import { Gpu } from '../gpu/gpu';
-import { nodeShaders } from '../gpu/shaders-node';
-import type { Recorder } from '../gpu/recorder';
-import { presetConfig, type PresetName } from '../model/config';
+// `npm run profile [-- --config coca_ViT-B-32|coca_ViT-L-14 | --config-file open_clip_config.json]
+//                   [--dtype fp16|fp32] [--runs N] [--json]`
+// Where the time of each kind of call goes on the adapter at hand (profile-model.ts): per pass, GPU busy
+// time beside the host phases; per dispatch, GPU time named after kernel and model stage, summed per kernel.
+import { resolveDtype, type WeightDtype } from '../options';
 import { CocaModel } from '../model/coca';
-import { recordDecodeStep } from '../model/decoder';
-import { recordText } from '../model/text';
-import { recordVision } from '../model/vision';
+import { PRESET_NAMES, type PresetName } from '../model/config';
+import { nodeBenchGpu, nodeConfigs } from './node-setup';
+import { formatProfile, profileModel } from './profile-model';
 import { randomCheckpoint } from './random-checkpoint';
 
-interface RecordedStepView {
-  step: Parameters<Recorder['dispatch']>[0];
-}
-
-async function profile(gpu: Gpu, name: string, build: (rec: Recorder) => void): Promise<void> {
-  // Whole pass, three times (the last counts).
-  let host = 0;
-  let wall = 0;
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    const rec = gpu.recorder({ label: name });
-    build(rec);
-    const submitted = rec.submit();
-    const t1 = performance.now();
-    await submitted;
-    await gpu.device.queue.onSubmittedWorkDone();
-    const t2 = performance.now();
-    host = t1 - t0;
-    wall = t2 - t0;
-  }
-  const rec = gpu.recorder({ label: name });
-  build(rec);
-  const steps = (rec as unknown as { steps: RecordedStepView[] }).steps;
-  const byKernel = new Map<string, { ms: number; n: number }>();
-  let sum = 0;
-  for (const { step } of steps) {
-    const single = gpu.recorder({ label: 'one' });
-    single.dispatch(step);
-    await single.submit();
-    await gpu.device.queue.onSubmittedWorkDone();
-    const t0 = performance.now();
-    const again = gpu.recorder({ label: 'one' });
-    again.dispatch(step);
-    await again.submit();
-    await gpu.device.queue.onSubmittedWorkDone();
-    const ms = performance.now() - t0;
-    sum += ms;
-    const key = `${step.pipeline.shader.padEnd(12)} ${step.label.replace(/\.\d+\./g, '.N.').replace(/\d+$/, 'N')}`;
-    const entry = byKernel.get(key) ?? { ms: 0, n: 0 };
-    entry.ms += ms;
-    entry.n++;
-    byKernel.set(key, entry);
-  }
-  console.log(`\n## ${name}: ${steps.length} dispatches; one submit ${wall.toFixed(2)} ms (host part ${host.toFixed(2)} ms); dispatches alone sum to ${sum.toFixed(2)} ms`);
-  for (const [key, { ms, n }] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) {
-    console.log(`${ms.toFixed(3).padStart(9)} ms  ${String(n).padStart(3)}×  ${key}`);
-  }
+function parse(argv: string[]): { configs: PresetName[]; configFile: string | undefined; dtype: WeightDtype; runs: number; json: boolean } {
+  const value = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const config = value('--config') ?? 'coca_ViT-B-32';
+  if (!PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
+  const dtype = resolveDtype(value('--dtype'), '--dtype');
+  const runs = Number(value('--runs') ?? 3);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  return { configs: [config as PresetName], configFile: value('--config-file'), dtype, runs, json: argv.includes('--json') };
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const config = presetConfig((argv[argv.indexOf('--config') + 1] as PresetName | undefined) ?? 'coca_ViT-B-32');
-  const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
-  console.log(`Adapter: ${gpu.adapterName}; config ${config.name}; fp16 weights`);
-  const model = await CocaModel.load(gpu, randomCheckpoint(config), config, { dtype: 'fp16' });
-  const { act } = model;
-  const S = config.vision.imageSize;
-  const L = config.text.contextLength;
-  await model.caption(new Float32Array(3 * S * S), { maxLength: 4 });
-  await profile(gpu, 'image encode (batch 1)', (rec) => recordVision(model.ctx(rec), config, act.get('pixels', 1), 1, model.poolerQueries));
-  await profile(gpu, 'text encode (1 text)', (rec) => recordText(model.ctx(rec), config, act.get('tokens', 1, L), 1, L, true));
-  await profile(gpu, 'decoding step (1 row, position 10)', (rec) => recordDecodeStep(model.ctx(rec), config, act.get('stepIds', 1), 1, 10, act.stepCaches(1), act.get('stepLogits', 1)));
-  model.dispose();
-  gpu.destroy();
+  const args = parse(process.argv.slice(2));
+  const gpu = await nodeBenchGpu();
+  try {
+    for (const config of nodeConfigs(args)) {
+      const model = await CocaModel.load(gpu, randomCheckpoint(config), config, { dtype: args.dtype });
+      try {
+        const profile = await profileModel(model, args.runs);
+        console.log(args.json ? JSON.stringify({ dtype: args.dtype, ...profile }) : `${formatProfile(profile)}\nWeights: ${args.dtype}.`);
+      } finally {
+        model.dispose();
+      }
+    }
+  } finally {
+    gpu.destroy();
+  }
 }
 
-await main();
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`profile: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -12,7 +12,9 @@ export function nodeGpu(flags?: string[]): GPU {
     Object.assign(globalThis, globals);
   }
   const fromEnv = process.env.COCA_DAWN_FLAGS?.split(',').map((s) => s.trim()).filter(Boolean);
-  const options = flags ?? fromEnv ?? [];
+  // Dawn rounds timestamps to 65.536 µs by default (a browser privacy measure), too coarse to time one
+  // dispatch; Node has no such concern. Given first, so flags that set disable-dawn-features replace it.
+  const options = ['disable-dawn-features=timestamp_quantization', ...(flags ?? fromEnv ?? [])];
   const key = options.join(',');
   let gpu = instances.get(key);
   if (!gpu) {

@@ -8,6 +8,7 @@ import type { ShaderLibrary } from './shader-library';
 import { newStats, type GpuStats } from './stats';
 import { bytesFor, numel, type DType, type Tensor } from './tensor';
 import { Recorder } from './recorder';
+import { PassTimer } from './timing';
 
 type Purpose = keyof GpuStats['bytes'];
 
@@ -18,6 +19,8 @@ export class Gpu {
   readonly facts: AdapterFacts;
   readonly stats: GpuStats = newStats();
   readonly pipelines: PipelineCache;
+  /** Off by default; a profiler sets the mode and reads the passes timed (timing.ts). */
+  readonly timing: PassTimer;
   /** Bind groups by (layout, uniform slot, bound ranges); a pass recorded twice reuses them all. */
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
@@ -33,6 +36,7 @@ export class Gpu {
     this.device = info.device;
     this.facts = adapterFacts(info);
     this.pipelines = new PipelineCache(this.device, shaders, this.stats);
+    this.timing = new PassTimer(info.hasTimestampQuery);
     void this.device.lost.then((lost) => {
       this.lostInfo = lost;
     });
