@@ -186,3 +186,8 @@ export class ModelChangedError extends NetworkError {
 export class DisposedError extends CocaError {
   override name = 'DisposedError';
 }
+
+/** A photo-library call was given something it cannot use (an unknown photo id, a bad option, mixed models). */
+export class LibraryError extends CocaError {
+  override name = 'LibraryError';
+}
