@@ -234,3 +234,8 @@ export class OptionsError extends CocaError {
     super(message);
   }
 }
+
+/** A photo-library call was given something it cannot use (an unknown photo id, a bad option, mixed models). */
+export class LibraryError extends CocaError {
+  override name = 'LibraryError';
+}

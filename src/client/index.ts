@@ -23,6 +23,7 @@ import type {
 import { deserializeError, installErrorTransfer, type LoadRequest, type Reply, type RuntimeApi, type RuntimeEvent, type TokenEvent, type WorkerImage } from './wire';
 
 export * from './types';
+export * from '../library/index';
 export {
   AbortError,
   CocaError,
@@ -40,6 +41,7 @@ export {
   VocabularyError,
   WebGPUUnavailableError,
   CheckpointFormatError,
+  LibraryError,
 } from '../errors';
 
 installErrorTransfer();

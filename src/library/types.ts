@@ -1,0 +1,127 @@
+// The photo library's public types. Plain data with no DOM beyond Blob (which Node has too), so the CLI
+// can read and write the same entries.
+import type { CaptionOptions, CaptionResult, CaptionSettings, ModelInfo } from '../client/types';
+
+export type { CaptionSettings };
+import type { LibraryStore } from './store';
+
+/**
+ * What the library needs from a model. The page's `Coca` (from createCoca) is one; `NodeLibraryModel`
+ * (model-node.ts) runs the same calls in Node.
+ */
+export interface LibraryModel {
+  readonly info: Pick<ModelInfo, 'id' | 'revision' | 'dtype'>;
+  /** Normalized image embeddings, one batch in one call. */
+  encodeImage(images: readonly Blob[]): Promise<Float32Array[]>;
+  encodeText(texts: readonly string[]): Promise<Float32Array[]>;
+  caption(image: Blob, options?: CaptionOptions): Promise<CaptionResult>;
+}
+
+
+/** One photo in the index. Its id is the SHA-256 of its bytes, so the same photo under two paths is one entry. */
+export interface LibraryEntry {
+  /** SHA-256 of the file's bytes, 64 lower-case hex digits. */
+  id: string;
+  /** Where it was added from: the path inside a picked folder, else the file name. */
+  path: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** MIME type as the browser reported it ('' when unknown). */
+  type: string;
+  /** The file's own modification time (ms since epoch), 0 when unknown. */
+  lastModified: number;
+  /** When it was indexed (ms since epoch). */
+  addedAt: number;
+  /** The model's normalized image embedding. */
+  embedding: Float32Array;
+  /** Present when the photo was captioned while indexing. */
+  caption?: string;
+  captionStrategy?: CaptionOptions['strategy'];
+  /** A small JPEG (longest side THUMBNAIL_SIZE px); absent where no thumbnail could be made (Node). */
+  thumbnail?: Blob;
+}
+
+/** A photo to add: a File (a folder pick gives its path in webkitRelativePath), or any Blob with its path. */
+export type LibraryInput = File | { file: Blob; path: string };
+
+export interface LibraryOptions {
+  /** Separate libraries under one model; default 'default'. */
+  name?: string;
+  /** Photos per image-encoding call (default 8): the most decoded images alive at once. */
+  batchSize?: number;
+  /** Where entries live; default: IndexedDB database `coca-webgpu-library` (browsers). */
+  store?: LibraryStore;
+  /** Makes an entry's thumbnail; default: a JPEG drawn on an OffscreenCanvas (browsers); `false` for none. */
+  thumbnail?: ((image: Blob) => Promise<Blob>) | false;
+}
+
+export interface AddOptions {
+  onProgress?: (progress: IndexProgress) => void;
+  /** Stops the call (AbortError); photos not yet indexed stay queued for `indexPending()` or the next load. */
+  signal?: AbortSignal;
+  /** Caption each new photo: `true` for greedy decoding, or the decoding options. */
+  caption?: boolean | CaptionSettings;
+}
+
+export interface IndexProgress {
+  /** 'reading': hashing the given files; 'indexing': encoding the queue; 'paused'; 'done'. */
+  phase: 'reading' | 'indexing' | 'paused' | 'done';
+  /** Files hashed so far, of those given to this call. */
+  read: number;
+  toRead: number;
+  /** Photos finished (indexed or failed) in this run, of all queued (including ones left from before). */
+  done: number;
+  total: number;
+  /** Given files that were already in the index (or already queued): nothing to encode. */
+  known: number;
+  failed: number;
+  /** Photos per second since indexing started, pauses excluded (0 until the first batch is done). */
+  imagesPerSecond: number;
+  /** At the current rate; undefined until there is a rate. */
+  secondsLeft?: number;
+  /** The photo being worked on. */
+  path?: string;
+}
+
+export interface AddResult {
+  /** Photos indexed by this run (including ones queued before, e.g. by an interrupted run). */
+  added: number;
+  /** Given files already in the index or already queued. */
+  known: number;
+  /** Photos that could not be indexed (not an image, corrupt, too large): they are not retried. */
+  failed: { path: string; name: string; message: string }[];
+}
+
+export interface SearchOptions {
+  /** How many results (default 20). */
+  k?: number;
+  /** Only photos whose caption contains every one of these words (case-insensitive); uncaptioned photos never match. */
+  captionContains?: string;
+}
+
+export interface SearchHit {
+  entry: LibraryEntry;
+  /** Cosine similarity between the query and the photo's embedding. */
+  score: number;
+}
+
+export type ExportFormat = 'jsonl' | 'csv';
+
+export interface ExportOptions {
+  /**
+   * Candidate labels for the "best labels" column: each photo gets the `topLabels` labels whose text
+   * embeddings (through `template`) are most similar to its image embedding. Without labels the column is empty.
+   */
+  labels?: readonly string[];
+  /** Default 'a photo of a {label}'. */
+  template?: string;
+  /** Default 3. */
+  topLabels?: number;
+}
+
+/** A best label of one photo, with its cosine similarity. */
+export interface LabelScore {
+  label: string;
+  score: number;
+}
