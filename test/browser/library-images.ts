@@ -93,12 +93,19 @@ function toPng(image: RgbaImage): Uint8Array {
   return new Uint8Array(PNG.sync.write(png));
 }
 
+/** RGB pixels as opaque RGBA, the layout the transforms and the PNG writer take. */
+function opaqueRgba(width: number, height: number, rgb: Uint8Array): RgbaImage {
+  const data = new Uint8Array(width * height * 4).fill(255);
+  for (let i = 0; i < width * height; i++) data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+  return { width, height, data, channels: 4 };
+}
+
 /** 44 photos: 11 transforms of each of the 4 samples, alternately PNG and JPEG, in a stable order. */
 export async function generatePhotos(): Promise<GeneratedPhoto[]> {
   const out: GeneratedPhoto[] = [];
   for (const sample of SAMPLE_PHOTOS) {
     const decoded = await decodeImageFile(path.join(SHARED_IMAGES, sample));
-    const image: RgbaImage = { width: decoded.width, height: decoded.height, channels: 3, data: convertToRgb(decoded.mode, decoded.data, decoded.width * decoded.height, decoded.palette) };
+    const image = opaqueRgba(decoded.width, decoded.height, convertToRgb(decoded.mode, decoded.data, decoded.width * decoded.height, decoded.palette));
     const stem = sample.replace(/\.\w+$/, '');
     for (const [name, transform] of Object.entries(TRANSFORMS)) {
       const result = transform(image);
