@@ -2,6 +2,7 @@
 // runs (decodeImageSource + preprocess): OpenCLIP's goldens for the L/P/RGBA files and the RGB
 // photos, the EXIF rule, GIF, and named errors; and the same numbers as in Node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
@@ -141,18 +142,23 @@ describe('images in Chromium (module worker): decoded in their own mode, preproc
     expect(maxAbsDiff(pixels(upright!), want)).toBe(0);
   });
 
-  it('decodes GIF as Pillow does (mode P) and names bad files', async () => {
+  it('decodes GIF (mode P) and CMYK JPEG as Pillow does, and names bad files', async () => {
     const indices = Uint8Array.from({ length: 40 * 30 }, (_, i) => ((i % 40) * 3 + Math.floor(i / 40)) % 16);
     const palette = Uint8Array.from({ length: 16 * 3 }, (_, i) => (i * 31 + 5) % 256);
     const gif = gifFile({ width: 40, height: 30, indices, globalPalette: palette });
     const bomb = concat([PNG_SIGNATURE, pngHeader(20000, 20000, 8, 2)]);
-    const [decodedGif, notImage, tooLarge] = await inWorker([
+    const cmykFixtures = (JSON.parse(readFileSync(new URL('./fixtures/preprocess-pillow.json', import.meta.url), 'utf8')) as { cmyk: Record<string, { jpeg: string }> }).cmyk;
+    const cmyk = new Uint8Array(Buffer.from(cmykFixtures['progressive 4:2:0 YCCK']!.jpeg, 'base64'));
+    const [decodedGif, decodedCmyk, notImage, tooLarge] = await inWorker([
       { bytes: Array.from(gif), type: 'image/gif', options: { size: 16 } },
+      { bytes: Array.from(cmyk), type: 'image/jpeg', options: { size: 16 } },
       { bytes: Array.from(new TextEncoder().encode('hello, not an image')), type: 'text/plain', options: { size: 16 } },
       { bytes: Array.from(bomb), type: 'image/png', options: { size: 16 } },
     ]);
     expect(decodedGif!.mode).toBe('P');
     expect(maxAbsDiff(pixels(decodedGif!), preprocess(await decodeImageBytes(gif), { size: 16 }))).toBe(0);
+    expect(decodedCmyk!.mode).toBe('CMYK');
+    expect(maxAbsDiff(pixels(decodedCmyk!), preprocess(await decodeImageBytes(cmyk), { size: 16 }))).toBe(0);
     expect(notImage!.error).toMatch(/^ImageDecodeError: not an image: expected PNG, JPEG, GIF, WebP or BMP/);
     expect(tooLarge!.error).toMatch(/^ImageTooLargeError: PNG image declares 20000×20000 pixels/);
   });
