@@ -128,7 +128,7 @@ function rowBytes(width: number, bitsPerPixel: number): number {
 }
 
 /** Adam7 passes: start x, start y, step x, step y. */
-const ADAM7 = [
+export const ADAM7 = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
