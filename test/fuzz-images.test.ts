@@ -14,6 +14,7 @@ import { MAX_IMAGE_PIXELS, preprocess, type DecodedImage } from '../src/image';
 import { convertToRgb, bandCount } from '../src/image/modes';
 import { sharedBytes } from './helpers/golden-images';
 import { gifFile, pngFile } from './helpers/image-files';
+import { mulberry32 } from './reference/random';
 
 /** Mutants per seed file and kind of mutation; the whole suite stays well under 30 s on 2 busy cores. */
 const MUTANTS_PER_SEED = 120;
@@ -21,18 +22,6 @@ const MUTANTS_PER_SEED = 120;
 const MAX_MS_PER_INPUT = 3000;
 /** Nothing may allocate near a decoded bomb: 89 M pixels would be ≥ 89 MB; allow GC noise below that. */
 const MAX_RSS_GROWTH = 256 * 2 ** 20;
-
-/** mulberry32: a small seeded PRNG, so every run tries the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = (bytes: Uint8Array, random: () => number) => Uint8Array;
 
@@ -156,7 +145,7 @@ const SEEDS: Record<string, Uint8Array> = {
 describe('image fuzzing: decodes consistently or fails with a named error, in bounded time and memory', () => {
   it.each(Object.keys(SEEDS))('%s mutants', async (seedName) => {
     const seed = SEEDS[seedName]!;
-    const random = prng(crc32(new TextEncoder().encode(seedName)));
+    const random = mulberry32(crc32(new TextEncoder().encode(seedName)));
     const rssBefore = process.memoryUsage().rss;
     const counts = { decoded: 0, failed: 0, checkedByPngjs: 0 };
     const isPng = seedName.startsWith('PNG');

@@ -63,7 +63,7 @@ export async function runModelCommand(command: 'embed' | 'caption', o: ModelComm
   if (!weightsPath) throw new ModelFormatError(`${o.model} holds none of ${WEIGHT_FILE_NAMES.join(', ')}`, '');
   const tokenizer = await o.loadVocab(o.vocab, o.model); // texts to encode, or captions to decode
   const pixels = await Promise.all(
-    o.images.map(async (file) => preprocess(await decodeImageFile(file), { size: config.vision.imageSize, mean: config.preprocess.mean, std: config.preprocess.std })),
+    o.images.map(async (file) => preprocess(await decodeImageFile(file), { size: config.vision.imageSize, ...config.preprocess })),
   );
   const source = await openFileSource(weightsPath);
   const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());

@@ -1,15 +1,18 @@
 // Browser decoding (main thread and workers). Files (Blobs) in PNG, GIF and JPEG go through the same
 // decoders as Node (decode.ts), so they keep their Pillow mode and their stored pixels: createImageBitmap
 // would convert to RGBA, apply the EXIF orientation and, for palette/alpha files, lose what OpenCLIP
-// resizes on. Other formats (WebP, BMP, AVIF, …) are left to the browser's decoder with the same
-// rules: stored colour values, EXIF orientation not applied. Bitmaps, ImageData and <img> elements
-// carry no file mode: they are taken as RGB pixels.
+// resizes on (and Chromium rotates JPEGs by their EXIF orientation even for imageOrientation 'none').
+// Other formats (WebP, BMP, AVIF, …) are left to the browser's decoder, with stored colour values;
+// Chromium leaves WebP pixels as stored (its EXIF orientation is recorded for preprocess's 'exif'
+// option; a browser that rotates WebPs itself would give them upright). Bitmaps, ImageData and <img>
+// elements carry no file mode: they are taken as RGB pixels, as the page shows them.
 
 import jpegWasmUrl from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm?url';
 import { ImageDecodeError } from '../errors';
 import { decodeSharedFormat } from './decode';
 import { assertDecodableSize, assertFileSize, describeLeadingBytes, peekImageHeader, sniffImageFormat } from './header';
-import type { DecodedImage, RgbaImage } from './types';
+import { readWebpExifOrientation } from './exif';
+import type { DecodedImage, ExifOrientation, RgbaImage } from './types';
 
 export type BrowserImageSource = Blob | ImageBitmap | ImageData | HTMLImageElement;
 
@@ -17,8 +20,7 @@ export type BrowserImageSource = Blob | ImageBitmap | ImageData | HTMLImageEleme
 const HEADER_PREFIX_BYTES = 1 << 20;
 
 const BITMAP_OPTIONS: ImageBitmapOptions = {
-  // 'none' leaves the EXIF orientation unapplied (Chromium ≥ 118 and the current HTML spec).
-  imageOrientation: 'none',
+  imageOrientation: 'from-image',
   colorSpaceConversion: 'none',
   premultiplyAlpha: 'none',
 };
@@ -68,15 +70,15 @@ async function decodeToBitmap(source: Blob | HTMLImageElement): Promise<ImageBit
   }
 }
 
-/** A format the browser decoded: "RGBA" (as Pillow opens WebP/PNG with alpha) when any pixel is not opaque, else "RGB". */
-function asDecodedFile(rgba: RgbaImage): DecodedImage {
+/** A file the browser decoded: "RGBA" (as Pillow opens WebP with alpha) when any pixel is not opaque, else "RGB". */
+function asDecodedFile(rgba: RgbaImage, orientation: ExifOrientation): DecodedImage {
   const { width, height, data } = rgba;
   let opaque = true;
   for (let i = 3; i < data.length && opaque; i += 4) opaque = data[i] === 255;
-  if (!opaque) return { width, height, mode: 'RGBA', data, orientation: 1 };
+  if (!opaque) return { width, height, mode: 'RGBA', data, orientation };
   const rgb = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) rgb.set(data.subarray(p * 4, p * 4 + 3), p * 3);
-  return { width, height, mode: 'RGB', data: rgb, orientation: 1 };
+  return { width, height, mode: 'RGB', data: rgb, orientation };
 }
 
 async function decodeBlob(blob: Blob): Promise<DecodedImage> {
@@ -86,9 +88,10 @@ async function decodeBlob(blob: Blob): Promise<DecodedImage> {
     const decoded = await decodeSharedFormat(bytes, compileJpegWasm);
     if (typeof decoded !== 'string') return decoded;
   }
+  const orientation = sniffImageFormat(bytes) === 'webp' ? readWebpExifOrientation(bytes) : 1;
   const bitmap = await decodeToBitmap(blob);
   try {
-    return asDecodedFile(bitmapToRgba(bitmap));
+    return asDecodedFile(bitmapToRgba(bitmap), orientation);
   } finally {
     bitmap.close();
   }

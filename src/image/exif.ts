@@ -35,6 +35,24 @@ export function readExifOrientation(tiff: Uint8Array): ExifOrientation {
 }
 
 /**
+ * The Orientation of a WebP file's EXIF chunk (RIFF container, VP8X layout), or 1 without one.
+ */
+export function readWebpExifOrientation(bytes: Uint8Array): ExifOrientation {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 12; at + 8 <= bytes.length; ) {
+    const fourcc = String.fromCharCode(...bytes.subarray(at, at + 4));
+    const size = view.getUint32(at + 4, true);
+    const data = bytes.subarray(at + 8, Math.min(at + 8 + size, bytes.length));
+    if (fourcc === 'EXIF') {
+      const exifHeader = String.fromCharCode(...data.subarray(0, 6)) === 'Exif\0\0';
+      return readExifOrientation(exifHeader ? data.subarray(6) : data);
+    }
+    at += 8 + size + (size & 1);
+  }
+  return 1;
+}
+
+/**
  * The image turned upright: for orientation o, the transposition exif_transpose applies
  * (2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate 90° clockwise, 7 transverse,
  * 8 rotate 90° counter-clockwise). Pixels move whole; the mode and palette are kept.

@@ -330,57 +330,73 @@ function idct1d(v0: number, v1: number, v2: number, v3: number, v4: number, v5: 
   out[4] = t13 - o0;
 }
 
+/** Scratch space for idctBlock: the pass-1 results (C's int workspace) and one 1-D output. */
+const IDCT_WORKSPACE = new Int32Array(64);
+const IDCT_OUT = new Float64Array(8);
+
 /** jpeg_idct_islow: dequantize, columns (kept at PASS1_BITS extra precision, as C's int), then rows. */
 function idctBlock(block: Int16Array, offset: number, quant: Int32Array, plane: Uint8Array, planeWidth: number, x0: number, y0: number): void {
-  const workspace = new Int32Array(64);
-  const out = new Float64Array(8);
+  const ws = IDCT_WORKSPACE;
+  const out = IDCT_OUT;
   for (let col = 0; col < 8; col++) {
-    const v = (row: number): number => block[offset + row * 8 + col]! * quant[row * 8 + col]!;
-    idct1d(v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7), out);
-    for (let row = 0; row < 8; row++) workspace[row * 8 + col] = descale(out[row]!, CONST_BITS - PASS1_BITS);
+    const b = offset + col;
+    idct1d(
+      block[b]! * quant[col]!, block[b + 8]! * quant[col + 8]!, block[b + 16]! * quant[col + 16]!, block[b + 24]! * quant[col + 24]!,
+      block[b + 32]! * quant[col + 32]!, block[b + 40]! * quant[col + 40]!, block[b + 48]! * quant[col + 48]!, block[b + 56]! * quant[col + 56]!,
+      out,
+    );
+    for (let row = 0; row < 8; row++) ws[row * 8 + col] = descale(out[row]!, CONST_BITS - PASS1_BITS);
   }
   for (let row = 0; row < 8; row++) {
-    const w = (col: number): number => workspace[row * 8 + col]!;
-    idct1d(w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), out);
+    const w = row * 8;
+    idct1d(ws[w]!, ws[w + 1]!, ws[w + 2]!, ws[w + 3]!, ws[w + 4]!, ws[w + 5]!, ws[w + 6]!, ws[w + 7]!, out);
     const at = (y0 + row) * planeWidth + x0;
     for (let col = 0; col < 8; col++) plane[at + col] = rangeLimit(descale(out[col]!, CONST_BITS + PASS1_BITS + 3));
   }
 }
 
-/** Component samples (downsampled size) → full image size, with jdsample.c's method for its factors. */
+/**
+ * Component samples (downsampled size) → full image size, with jdsample.c's method for the factors:
+ * copy, fancy h2v1 / h1v2 / h2v2 (¾ nearest + ¼ next nearest, with its rounding biases, edges copied
+ * or replicated), or box replication (int_upsample, and h2v1/h2v2 when the component is ≤ 2 wide).
+ */
 function upsample(c: Component, plane: Uint8Array, planeWidth: number, frame: Frame): Uint8Array {
   const { width, height, maxH, maxV } = frame;
   const out = new Uint8Array(width * height);
-  const sample = (x: number, y: number): number => plane[Math.min(y, c.height - 1) * planeWidth + x]!;
   const hx = maxH / c.h;
   const vx = maxV / c.v;
-  const fancy = c.width > 2;
+  if (!Number.isInteger(hx) || !Number.isInteger(vx)) {
+    throw new ImageDecodeError(`CMYK JPEG uses sampling factors libjpeg cannot upsample (${c.h}×${c.v} of ${maxH}×${maxV})`);
+  }
+  const fancyH = hx === 2 && c.width > 2;
+  const fancyV = vx === 2 && (hx === 1 || fancyH);
+  const last = c.width - 1;
   for (let y = 0; y < height; y++) {
     const sy = Math.floor(y / vx);
-    for (let x = 0; x < width; x++) {
-      const sx = Math.floor(x / hx);
-      let value: number;
-      if (hx === 1 && vx === 1) value = sample(sx, sy);
-      else if (hx === 2 && vx === 1 && fancy) {
-        // h2v1_fancy_upsample: ¾ nearest + ¼ next nearest, biases 1 and 2; the ends are copied.
-        const here = sample(sx, sy);
-        if (x % 2 === 0) value = sx === 0 ? here : (here * 3 + sample(sx - 1, sy) + 1) >> 2;
-        else value = sx === c.width - 1 ? here : (here * 3 + sample(sx + 1, sy) + 2) >> 2;
-      } else if (hx === 1 && vx === 2) {
-        // h1v2_fancy_upsample: rows above (bias 1) and below (bias 2), edges replicated.
-        const other = y % 2 === 0 ? Math.max(sy - 1, 0) : sy + 1;
-        value = (sample(sx, sy) * 3 + sample(sx, other) + (y % 2 === 0 ? 1 : 2)) >> 2;
-      } else if (hx === 2 && vx === 2 && fancy) {
-        // h2v2_fancy_upsample: column sums of ¾ this row + ¼ the nearer row, then ¾/¼ across columns.
-        const otherRow = y % 2 === 0 ? Math.max(sy - 1, 0) : sy + 1;
-        const colSum = (col: number): number => sample(col, sy) * 3 + sample(col, otherRow);
-        const here = colSum(sx);
-        if (x % 2 === 0) value = sx === 0 ? (here * 4 + 8) >> 4 : (here * 3 + colSum(sx - 1) + 8) >> 4;
-        else value = sx === c.width - 1 ? (here * 4 + 7) >> 4 : (here * 3 + colSum(sx + 1) + 7) >> 4;
-      } else if (Number.isInteger(hx) && Number.isInteger(vx)) value = sample(sx, sy); // box (int_upsample, h2v1/h2v2_upsample)
-      else throw new ImageDecodeError(`CMYK JPEG uses sampling factors libjpeg cannot upsample (${c.h}×${c.v} of ${maxH}×${maxV})`);
-      out[y * width + x] = value;
-    }
+    const row = sy * planeWidth;
+    // The nearer neighbouring row: above for even output rows, below for odd; replicated at the edges.
+    const otherY = y % 2 === 0 ? Math.max(sy - 1, 0) : Math.min(sy + 1, c.height - 1);
+    const other = otherY * planeWidth;
+    const outRow = y * width;
+    if (fancyV && hx === 1) {
+      const bias = y % 2 === 0 ? 1 : 2;
+      for (let x = 0; x < width; x++) out[outRow + x] = (plane[row + x]! * 3 + plane[other + x]! + bias) >> 2;
+    } else if (fancyV) {
+      for (let x = 0; x < width; x++) {
+        const sx = x >> 1;
+        const here = plane[row + sx]! * 3 + plane[other + sx]!;
+        if (x % 2 === 0) out[outRow + x] = sx === 0 ? (here * 4 + 8) >> 4 : (here * 3 + plane[row + sx - 1]! * 3 + plane[other + sx - 1]! + 8) >> 4;
+        else out[outRow + x] = sx === last ? (here * 4 + 7) >> 4 : (here * 3 + plane[row + sx + 1]! * 3 + plane[other + sx + 1]! + 7) >> 4;
+      }
+    } else if (fancyH) {
+      for (let x = 0; x < width; x++) {
+        const sx = x >> 1;
+        const here = plane[row + sx]!;
+        if (x % 2 === 0) out[outRow + x] = sx === 0 ? here : (here * 3 + plane[row + sx - 1]! + 1) >> 2;
+        else out[outRow + x] = sx === last ? here : (here * 3 + plane[row + sx + 1]! + 2) >> 2;
+      }
+    } else if (hx === 1) out.set(plane.subarray(row, row + width), outRow);
+    else for (let x = 0; x < width; x++) out[outRow + x] = plane[row + Math.floor(x / hx)]!;
   }
   return out;
 }

@@ -11,8 +11,8 @@ import { assertDecodableSize } from './header';
 import { fullPalette } from './modes';
 import type { DecodedImage, ExifOrientation, ImageMode } from './types';
 
-/** Compressed bytes handed to the inflater at a time: at most ~1000× that comes out per step. */
-const INFLATE_STEP = 16 * 1024;
+/** Compressed bytes handed to the inflater at a time: at most ~1000× that (64 MB) comes out per step. */
+const INFLATE_STEP = 64 * 1024;
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -128,7 +128,7 @@ function rowBytes(width: number, bitsPerPixel: number): number {
 }
 
 /** Adam7 passes: start x, start y, step x, step y. */
-const ADAM7 = [
+export const ADAM7 = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
@@ -192,25 +192,44 @@ function paeth(a: number, b: number, c: number): number {
   return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 }
 
-/** Undoes the row filters of one pass in place; returns the rows without their filter bytes. */
+/** Undoes the row filters of one pass; returns the rows without their filter bytes. */
 function unfilter(raw: Uint8Array, rows: number, stride: number, bytesPerPixel: number): Uint8Array {
   const out = new Uint8Array(rows * stride);
+  const bpp = bytesPerPixel;
   for (let y = 0; y < rows; y++) {
     const filter = raw[y * (stride + 1)]!;
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const line = y * (stride + 1) + 1;
     const row = y * stride;
     const prev = row - stride;
-    for (let i = 0; i < stride; i++) {
-      const a = i >= bytesPerPixel ? out[row + i - bytesPerPixel]! : 0;
-      const b = y > 0 ? out[prev + i]! : 0;
-      const c = y > 0 && i >= bytesPerPixel ? out[prev + i - bytesPerPixel]! : 0;
-      let v = line[i]!;
-      if (filter === 1) v += a;
-      else if (filter === 2) v += b;
-      else if (filter === 3) v += (a + b) >> 1;
-      else if (filter === 4) v += paeth(a, b, c);
-      else if (filter !== 0) throw new ImageDecodeError(`PNG image data is corrupt: unknown row filter type ${filter}`);
-      out[row + i] = v;
+    // The row above is all zeros for the first row: Up, Average and Paeth then read 0.
+    const hasPrev = y > 0;
+    switch (filter) {
+      case 0:
+        out.set(raw.subarray(line, line + stride), row);
+        break;
+      case 1:
+        for (let i = 0; i < stride; i++) out[row + i] = raw[line + i]! + (i >= bpp ? out[row + i - bpp]! : 0);
+        break;
+      case 2:
+        for (let i = 0; i < stride; i++) out[row + i] = raw[line + i]! + (hasPrev ? out[prev + i]! : 0);
+        break;
+      case 3:
+        for (let i = 0; i < stride; i++) {
+          const a = i >= bpp ? out[row + i - bpp]! : 0;
+          const b = hasPrev ? out[prev + i]! : 0;
+          out[row + i] = raw[line + i]! + ((a + b) >> 1);
+        }
+        break;
+      case 4:
+        for (let i = 0; i < stride; i++) {
+          const a = i >= bpp ? out[row + i - bpp]! : 0;
+          const b = hasPrev ? out[prev + i]! : 0;
+          const c = hasPrev && i >= bpp ? out[prev + i - bpp]! : 0;
+          out[row + i] = raw[line + i]! + paeth(a, b, c);
+        }
+        break;
+      default:
+        throw new ImageDecodeError(`PNG image data is corrupt: unknown row filter type ${filter}`);
     }
   }
   return out;

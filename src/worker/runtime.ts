@@ -167,7 +167,7 @@ export class CocaRuntime implements RuntimeApi {
 
   modelView(image: WorkerImage, callId: number): Promise<Reply<ImageData>> {
     return this.call(callId, 'modelView', async (m) => {
-      const crop = preprocessToRgba(await decodeImageSource(image), m.config.vision.imageSize);
+      const crop = preprocessToRgba(await decodeImageSource(image), { size: m.config.vision.imageSize, ...m.config.preprocess });
       return new ImageData(Uint8ClampedArray.from(crop.data), crop.width, crop.height);
     });
   }
@@ -333,7 +333,7 @@ export class CocaRuntime implements RuntimeApi {
   private async pixels(m: Loaded, image: WorkerImage): Promise<Float32Array> {
     const rgba = await decodeImageSource(image);
     if (typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap) image.close();
-    return preprocess(rgba, { size: m.config.vision.imageSize, mean: m.config.preprocess.mean, std: m.config.preprocess.std });
+    return preprocess(rgba, { size: m.config.vision.imageSize, ...m.config.preprocess });
   }
 
   private warn(error: Error): void {

@@ -1,17 +1,10 @@
 // Small image-file writers for the image tests: PNG (any colour type and bit depth, Adam7, every row
 // filter) and GIF (LZW), built from sample values, so the tests know exactly what a decoder must give.
 import { crc32, deflateSync } from 'node:zlib';
+import { ADAM7 } from '../../src/image/png';
+import { concat } from '../io-fixtures';
 
-/** Concatenates byte arrays. */
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+export { concat };
 
 /** A PNG chunk: length, type, data, CRC-32 over type and data. */
 export function pngChunk(type: string, data: Uint8Array): Uint8Array {
@@ -47,16 +40,6 @@ export interface PngSpec {
   /** Chunks to place before IDAT (e.g. eXIf). */
   extra?: Uint8Array[];
 }
-
-const ADAM7 = [
-  [0, 0, 8, 8],
-  [4, 0, 8, 8],
-  [0, 4, 4, 8],
-  [2, 0, 4, 4],
-  [0, 2, 2, 4],
-  [1, 0, 2, 2],
-  [0, 1, 1, 2],
-] as const;
 
 function packRow(values: number[], bitDepth: number): Uint8Array {
   if (bitDepth === 16) return Uint8Array.from(values.flatMap((v) => [v >> 8, v & 0xff]));
