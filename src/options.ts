@@ -72,7 +72,8 @@ export type ResolvedCaption =
   | ({ strategy: 'beam-openclip'; numBeams: number; numBeamGroups: number; lengthPenalty: number; repetitionPenalty: number } & Lengths)
   | ({ strategy: 'sample'; topK: number | null; topP: number; temperature: number; repetitionPenalty: number; seed: number } & Lengths);
 
-type Parameter = Exclude<keyof CaptionSettings, 'strategy'>;
+export type CaptionParameter = Exclude<keyof CaptionSettings, 'strategy'>;
+type Parameter = CaptionParameter;
 
 /** Each strategy's parameters and their defaults (null: topK's "no cut"). */
 export const CAPTION_DEFAULTS: { readonly [S in CaptionStrategy]: Readonly<Omit<Extract<ResolvedCaption, { strategy: S }>, 'strategy'>> } = {
@@ -96,6 +97,9 @@ const RULES: { readonly [P in Parameter]: { ok: (v: number) => boolean; what: st
   seed: { ok: (v) => Number.isSafeInteger(v), what: 'an integer' },
 };
 
+/** Every caption parameter, in the order documentation lists them. */
+export const CAPTION_PARAMETERS = Object.keys(RULES) as readonly Parameter[];
+
 /** The call's own hooks travel with the settings and are not settings. */
 const HOOKS = new Set(['onToken', 'signal']);
 
@@ -116,7 +120,8 @@ export function resolveCaptionOptions(settings: CaptionSettings = {}, context: R
   const defaults: Readonly<Record<string, number | null>> = CAPTION_DEFAULTS[strategy];
   const resolved: Record<string, number | null | string> = { strategy, ...defaults };
   for (const [key, value] of Object.entries(settings) as [string, unknown][]) {
-    if (key === 'strategy' || HOOKS.has(key) || value === undefined) continue;
+    // null is "the default" too (a resolved topK of null means no cut), so resolving is idempotent.
+    if (key === 'strategy' || HOOKS.has(key) || value === undefined || value === null) continue;
     if (!(key in RULES)) {
       throw new OptionsError(`${spell(key)} is not a caption option (known: ${Object.keys(RULES).map(spell).join(', ')})`, key);
     }
@@ -186,7 +191,8 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
   throw new OptionsError(`${name} must be ${allowed.map((a) => `'${a}'`).join(', ')} (got ${describe(value)})`, name);
 }
 
-function strategiesUsing(key: string): CaptionStrategy[] {
+/** The strategies that take a parameter. */
+export function strategiesUsing(key: string): CaptionStrategy[] {
   return CAPTION_STRATEGIES.filter((s) => key in CAPTION_DEFAULTS[s]);
 }
 
