@@ -13,6 +13,7 @@ import { golden, goldenJson, loadTiny, SHARED, TINY, type GoldenJson } from './h
 import { cosine, maxAbs, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { weightLayout } from '../src/model/weights';
+import type { WeightDtype } from '../src/options';
 import { tinyConfig } from './helpers/golden';
 
 // golden/README.md: fp32 features within 1e-4·max(1, max|ref|); fp16 weights: cosine ≥ 0.999 with the reference.
@@ -46,8 +47,8 @@ let info: GoldenJson;
 let imageFeatures: Float32Array;
 let textFeatures: Float32Array;
 let weightBytes: number;
-let layoutBytes: Record<'fp16' | 'fp32', number>;
-const weightLayoutBytes = (dtype: 'fp16' | 'fp32'): number => layoutBytes[dtype];
+let layoutBytes: Record<WeightDtype, number>;
+const weightLayoutBytes = (dtype: WeightDtype): number => layoutBytes[dtype];
 
 beforeAll(async () => {
   ({ server, url: viteUrl } = await startViteServer());
@@ -87,7 +88,7 @@ async function openPage(inContext: BrowserContext = context): Promise<Page> {
 
 interface LoadArgs {
   model: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   chunkBytes: number;
   cache?: boolean;
   /** Abort the load when this phase first reports progress. */
