@@ -73,7 +73,6 @@ export type ResolvedCaption =
   | ({ strategy: 'sample'; topK: number | null; topP: number; temperature: number; repetitionPenalty: number; seed: number } & Lengths);
 
 export type CaptionParameter = Exclude<keyof CaptionSettings, 'strategy'>;
-type Parameter = CaptionParameter;
 
 /** Each strategy's parameters and their defaults (null: topK's "no cut"). */
 export const CAPTION_DEFAULTS: { readonly [S in CaptionStrategy]: Readonly<Omit<Extract<ResolvedCaption, { strategy: S }>, 'strategy'>> } = {
@@ -84,7 +83,7 @@ export const CAPTION_DEFAULTS: { readonly [S in CaptionStrategy]: Readonly<Omit<
 };
 
 /** What each parameter accepts, as a check and as words for the error. */
-const RULES: { readonly [P in Parameter]: { ok: (v: number) => boolean; what: string } } = {
+const RULES: { readonly [P in CaptionParameter]: { ok: (v: number) => boolean; what: string } } = {
   minLength: { ok: (v) => Number.isInteger(v) && v >= 0, what: 'an integer ≥ 0' },
   maxLength: { ok: (v) => Number.isInteger(v) && v >= 2, what: 'an integer ≥ 2 (the start and end tokens)' },
   numBeams: { ok: (v) => Number.isInteger(v) && v >= 1, what: 'an integer ≥ 1' },
@@ -98,7 +97,7 @@ const RULES: { readonly [P in Parameter]: { ok: (v: number) => boolean; what: st
 };
 
 /** Every caption parameter, in the order documentation lists them. */
-export const CAPTION_PARAMETERS = Object.keys(RULES) as readonly Parameter[];
+export const CAPTION_PARAMETERS = Object.keys(RULES) as readonly CaptionParameter[];
 
 /** The call's own hooks travel with the settings and are not settings. */
 const HOOKS = new Set(['onToken', 'signal']);
@@ -128,7 +127,7 @@ export function resolveCaptionOptions(settings: CaptionSettings = {}, context: R
     if (!(key in defaults)) {
       throw new OptionsError(`${spell(key)} does not apply to strategy '${strategy}' (${strategiesUsing(key).join(', ')} use it)`, key);
     }
-    const rule = RULES[key as Parameter];
+    const rule = RULES[key as CaptionParameter];
     if (typeof value !== 'number' || !rule.ok(value)) {
       throw new OptionsError(`${spell(key)} must be ${rule.what} (got ${describe(value)})`, key);
     }
