@@ -14,6 +14,14 @@ export const MATH_PRECISIONS = ['f32', 'f16'] as const;
 export type MathPrecision = (typeof MATH_PRECISIONS)[number];
 export const DEFAULT_MATH: MathPrecision = 'f32';
 
+/**
+ * EXIF orientation: 'ignore' (default) preprocesses the pixels as stored, as PIL and so OpenCLIP do; 'exif'
+ * turns the image upright first, as browsers display it. One rule for the page, the worker and the CLI.
+ */
+export const ORIENTATIONS = ['ignore', 'exif'] as const;
+export type Orientation = (typeof ORIENTATIONS)[number];
+export const DEFAULT_ORIENTATION: Orientation = 'ignore';
+
 export const CAPTION_STRATEGIES = ['greedy', 'beam', 'beam-openclip', 'sample'] as const;
 export type CaptionStrategy = (typeof CAPTION_STRATEGIES)[number];
 export const DEFAULT_STRATEGY: CaptionStrategy = 'greedy';
@@ -72,7 +80,7 @@ export type ResolvedCaption =
   | ({ strategy: 'beam-openclip'; numBeams: number; numBeamGroups: number; lengthPenalty: number; repetitionPenalty: number } & Lengths)
   | ({ strategy: 'sample'; topK: number | null; topP: number; temperature: number; repetitionPenalty: number; seed: number } & Lengths);
 
-type Parameter = Exclude<keyof CaptionSettings, 'strategy'>;
+export type CaptionParameter = Exclude<keyof CaptionSettings, 'strategy'>;
 
 /** Each strategy's parameters and their defaults (null: topK's "no cut"). */
 export const CAPTION_DEFAULTS: { readonly [S in CaptionStrategy]: Readonly<Omit<Extract<ResolvedCaption, { strategy: S }>, 'strategy'>> } = {
@@ -83,7 +91,7 @@ export const CAPTION_DEFAULTS: { readonly [S in CaptionStrategy]: Readonly<Omit<
 };
 
 /** What each parameter accepts, as a check and as words for the error. */
-const RULES: { readonly [P in Parameter]: { ok: (v: number) => boolean; what: string } } = {
+const RULES: { readonly [P in CaptionParameter]: { ok: (v: number) => boolean; what: string } } = {
   minLength: { ok: (v) => Number.isInteger(v) && v >= 0, what: 'an integer ≥ 0' },
   maxLength: { ok: (v) => Number.isInteger(v) && v >= 2, what: 'an integer ≥ 2 (the start and end tokens)' },
   numBeams: { ok: (v) => Number.isInteger(v) && v >= 1, what: 'an integer ≥ 1' },
@@ -95,6 +103,9 @@ const RULES: { readonly [P in Parameter]: { ok: (v: number) => boolean; what: st
   repetitionPenalty: { ok: (v) => v > 0 && Number.isFinite(v), what: 'a number > 0 (1 = none)' },
   seed: { ok: (v) => Number.isSafeInteger(v), what: 'an integer' },
 };
+
+/** Every caption parameter, in the order documentation lists them. */
+export const CAPTION_PARAMETERS = Object.keys(RULES) as readonly CaptionParameter[];
 
 /** The call's own hooks travel with the settings and are not settings. */
 const HOOKS = new Set(['onToken', 'signal']);
@@ -116,14 +127,15 @@ export function resolveCaptionOptions(settings: CaptionSettings = {}, context: R
   const defaults: Readonly<Record<string, number | null>> = CAPTION_DEFAULTS[strategy];
   const resolved: Record<string, number | null | string> = { strategy, ...defaults };
   for (const [key, value] of Object.entries(settings) as [string, unknown][]) {
-    if (key === 'strategy' || HOOKS.has(key) || value === undefined) continue;
+    // null is "the default" too (a resolved topK of null means no cut), so resolving is idempotent.
+    if (key === 'strategy' || HOOKS.has(key) || value === undefined || value === null) continue;
     if (!(key in RULES)) {
       throw new OptionsError(`${spell(key)} is not a caption option (known: ${Object.keys(RULES).map(spell).join(', ')})`, key);
     }
     if (!(key in defaults)) {
       throw new OptionsError(`${spell(key)} does not apply to strategy '${strategy}' (${strategiesUsing(key).join(', ')} use it)`, key);
     }
-    const rule = RULES[key as Parameter];
+    const rule = RULES[key as CaptionParameter];
     if (typeof value !== 'number' || !rule.ok(value)) {
       throw new OptionsError(`${spell(key)} must be ${rule.what} (got ${describe(value)})`, key);
     }
@@ -171,6 +183,10 @@ export function resolveDtype(value: unknown, name = 'dtype'): WeightDtype {
   return oneOf(value, WEIGHT_DTYPES, DEFAULT_DTYPE, name);
 }
 
+export function resolveOrientation(value: unknown, name = 'orientation'): Orientation {
+  return oneOf(value, ORIENTATIONS, DEFAULT_ORIENTATION, name);
+}
+
 export function resolveMath(value: unknown, name = 'math'): MathPrecision {
   return oneOf(value, MATH_PRECISIONS, DEFAULT_MATH, name);
 }
@@ -186,7 +202,8 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
   throw new OptionsError(`${name} must be ${allowed.map((a) => `'${a}'`).join(', ')} (got ${describe(value)})`, name);
 }
 
-function strategiesUsing(key: string): CaptionStrategy[] {
+/** The strategies that take a parameter. */
+export function strategiesUsing(key: string): CaptionStrategy[] {
   return CAPTION_STRATEGIES.filter((s) => key in CAPTION_DEFAULTS[s]);
 }
 

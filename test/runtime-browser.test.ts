@@ -13,6 +13,7 @@ import { golden, goldenJson, loadTiny, SHARED, TINY, type GoldenJson } from './h
 import { cosine, maxAbs, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { weightLayout } from '../src/model/weights';
+import type { WeightDtype } from '../src/options';
 import { tinyConfig } from './helpers/golden';
 
 // golden/README.md: fp32 features within 1e-4·max(1, max|ref|); fp16 weights: cosine ≥ 0.999 with the reference.
@@ -46,8 +47,8 @@ let info: GoldenJson;
 let imageFeatures: Float32Array;
 let textFeatures: Float32Array;
 let weightBytes: number;
-let layoutBytes: Record<'fp16' | 'fp32', number>;
-const weightLayoutBytes = (dtype: 'fp16' | 'fp32'): number => layoutBytes[dtype];
+let layoutBytes: Record<WeightDtype, number>;
+const weightLayoutBytes = (dtype: WeightDtype): number => layoutBytes[dtype];
 
 beforeAll(async () => {
   ({ server, url: viteUrl } = await startViteServer());
@@ -61,7 +62,8 @@ beforeAll(async () => {
     'bpe_simple_vocab_16e6.txt.gz': file(`${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`),
   };
   // The same model under a second name: a separate cache entry for the aborted download.
-  hub = await startHubServer({ [REPO]: tiny, 'test/coca-tiny-copy': tiny });
+  const configBytes = tiny['open_clip_config.json'];
+  hub = await startHubServer({ [REPO]: tiny, 'test/coca-tiny-copy': tiny, 'test/bad-json': { ...tiny, 'open_clip_config.json': configBytes.slice(0, configBytes.byteLength - 5) } });
   browser = await launchChromium();
   context = await browser.newContext();
   info = await goldenJson();
@@ -86,7 +88,7 @@ async function openPage(inContext: BrowserContext = context): Promise<Page> {
 
 interface LoadArgs {
   model: string;
-  dtype: 'fp16' | 'fp32';
+  dtype: WeightDtype;
   chunkBytes: number;
   cache?: boolean;
   /** Abort the load when this phase first reports progress. */
@@ -402,7 +404,7 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
     const page = await openPage();
     const urls = ['open_clip_config.json', WEIGHTS, 'bpe_simple_vocab_16e6.txt.gz'].map((f) => `${hub.baseUrl(REPO)}${f}`);
     const result = await page.evaluate(
-      async ({ urls, texts, missing, image }) => {
+      async ({ urls, texts, missing, badConfig, image }) => {
         const w = window as unknown as PageWindow;
         const files = await Promise.all(urls.map(async (url) => new File([await (await fetch(url)).blob()], url.slice(url.lastIndexOf('/') + 1))));
         const coca = await w.client.createCoca({ model: files, dtype: 'fp32', cache: false });
@@ -427,6 +429,8 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
         await coca.encodeText(texts).catch((e: Error) => (disposedError = e.name));
         let missingError = '';
         await w.client.createCoca({ model: missing }).catch((e: Error) => (missingError = `${e.name}: ${e.message}`));
+        let badConfigError = '';
+        await w.client.createCoca({ model: badConfig, cache: false }).catch((e: Error) => (badConfigError = `${e.name}: ${e.message}`));
         return {
           features: features.map((f) => [...f]),
           forms: forms.map((f) => [...f]),
@@ -436,9 +440,10 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
           fromCache,
           disposedError,
           missingError,
+          badConfigError,
         };
       },
-      { urls, texts: info.texts, missing: `${hub.url}/nobody/nothing/resolve/main/`, image: `/@fs${SHARED}images/${info.images[0]}` },
+      { urls, texts: info.texts, missing: `${hub.url}/nobody/nothing/resolve/main/`, badConfig: hub.baseUrl('test/bad-json'), image: `/@fs${SHARED}images/${info.images[0]}` },
     );
     const first = imageFeatures.subarray(0, 48);
     result.forms.forEach((f, i) => expectClose([f], first, `image_features from input form ${i}`));
@@ -459,7 +464,10 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
     expect(result.id).toBe(`file:${WEIGHTS}`);
     expect(result.fromCache).toBe(false);
     expect(result.disposedError).toBe('DisposedError');
-    expect(result.missingError).toMatch(/^ModelConfigError: .*open_clip_config\.json/);
+    // A URL with no files at all is "no model files", not a config problem.
+    expect(result.missingError).toMatch(/^NetworkError: .*nobody\/nothing\/resolve\/main\/ has no model files: none of open_clip_config\.json/);
+    // A malformed config is a ModelConfigError naming the file, not a bare SyntaxError.
+    expect(result.badConfigError).toMatch(new RegExp(`^ModelConfigError: ${hub.baseUrl('test/bad-json')}open_clip_config\\.json is not valid JSON`));
     await page.close();
   });
 

@@ -12,9 +12,9 @@ import { openFileSource } from '../src/io/source-node';
 import { transpose, weightLayout, type WeightLayout } from '../src/model/weights';
 import { f32ArrayToF16, packF16Pairs } from '../src/io/fp16';
 import { loadTokenizerFromBytes, ClipTokenizer } from '../src/text/index';
-import { loadWeights, type WeightSink, type WeightSource } from '../src/worker/load-weights';
-import { ProgressMeter } from '../src/worker/progress';
-import type { LoadProgress } from '../src/client/types';
+import { loadWeights, type WeightSink, type WeightSource } from '../src/engine/loader';
+import { ProgressMeter } from '../src/engine/progress';
+import type { LoadProgress } from '../src/engine/api';
 import { SHARED, TINY, tinyConfig } from './helpers/golden';
 import { hubVocabFiles, startHubServer, type HubServer } from './helpers/hub-server';
 
@@ -115,18 +115,18 @@ const noNetwork: typeof fetch = async (input) => {
 const weightBytes = (): number => readFileSync(`${TINY}${WEIGHTS}`).byteLength;
 
 describe('hub locations', () => {
-  it('tells repo ids from URLs and builds hub URLs', () => {
+  it('tells repo ids from URLs and builds hub URLs', async () => {
     expect(isRepoId('laion/CoCa-ViT-B-32-laion2B-s13B-b90k')).toBe(true);
     expect(isRepoId('https://example.com/m/')).toBe(false);
     expect(isRepoId('/models/coca/')).toBe(false);
-    const loc = locateModel('laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k', { revision: 'v1.0' });
+    const loc = await locateModel('laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k', { revision: 'v1.0' });
     expect(loc).toMatchObject({
       kind: 'url',
       id: 'laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k',
       revision: 'v1.0',
       baseUrl: 'https://huggingface.co/laion/mscoco_finetuned_CoCa-ViT-B-32-laion2B-s13B-b90k/resolve/v1.0/',
     });
-    expect(locateModel('http://127.0.0.1:1/a/b')).toMatchObject({ kind: 'url', baseUrl: 'http://127.0.0.1:1/a/b/' });
+    expect(await locateModel('http://127.0.0.1:1/a/b')).toMatchObject({ kind: 'url', baseUrl: 'http://127.0.0.1:1/a/b/' });
   });
 });
 
@@ -265,7 +265,7 @@ describe('weight loader (memory cache, local hub)', () => {
     // A repo with the .bin checkpoint only and no vocabulary: openai/clip-vit-base-patch32's vocab.json + merges.txt.
     const run = await load(null, { model: 'test/no-vocab', hubUrl: hub.url });
     expectWeights(run);
-    const location = locateModel('test/no-vocab', { hubUrl: hub.url });
+    const location = await locateModel('test/no-vocab', { hubUrl: hub.url });
     const files = await fetchVocabulary(location, undefined);
     expect(files.kind).toBe('vocab-merges');
     const fromHub = files.kind === 'vocab-merges' ? ClipTokenizer.fromVocabMerges(new TextDecoder().decode(files.vocab), new TextDecoder().decode(files.merges)) : null;

@@ -1,6 +1,7 @@
 // The models the demo offers: the hub's CoCa checkpoints, a base URL (?model=…), a local folder, and in
 // development the golden tiny model served from ../shared.
 import type { CachedModel, ModelSource, WeightDtype } from '../client/types';
+import { isRepoId } from '../io/hub';
 import { isWeightDtype } from '../options';
 
 export interface ModelChoice {
@@ -71,10 +72,8 @@ export function devTinyModel(origin: string): ModelChoice {
 
 export const DEV_SAMPLE_IMAGES = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg'];
 
-/** A repo id looks like owner/name; anything with a scheme or a leading slash or dot is a URL. */
-export function isRepoId(value: string): boolean {
-  return /^[\w.-]+\/[\w.-]+$/.test(value);
-}
+/** A repo id looks like owner/name; anything with a scheme or a leading slash or dot is a URL (the loader's own rule). */
+export { isRepoId };
 
 /** Base URLs name a folder: make sure they end in '/' so relative file names resolve inside it. */
 export function asBaseUrl(value: string, base: string): string {

@@ -1,108 +1,130 @@
-// The Node CLI (`npx coca …`): the same runtime as the browser, on Dawn.
-//   coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] [--math f32|f16] --json
-//   coca caption --model DIR [--vocab FILE] --greedy FILE... [--dtype fp16|fp32] --json
-//   coca tokenize [--vocab FILE] --json STR...
-//   coca preprocess --size N FILE --json
-// Errors go to stderr with a non-zero exit code.
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { decodeImageFile } from '../image/decode-node';
+// The Node CLI (`npx coca …`): the same engine as the browser's worker, on Dawn. `coca --help` and
+// `coca COMMAND --help` list everything. Results go to stdout; errors to stderr as "coca: Name: message".
+// Exit status: 0 done; 2 the command line is wrong (unknown command or flag, a missing or extra argument,
+// a bad option value: OptionsError); 1 anything else (files, model, network, GPU).
+import { OptionsError, WebGPUUnavailableError } from '../errors';
+import { decodeImage, vocabularyFile } from '../engine/files-node';
 import { preprocess } from '../image/index';
 import { loadTokenizerFromBytes, type ClipTokenizer } from '../text/index';
-import { CocaError } from '../errors';
+import { DEFAULT_ORIENTATION, ORIENTATIONS, resolveOrientation } from '../options';
+import { numberFlag, parse, stringFlag, type FlagSpec, type Parsed } from './args';
+import { CAPTION_FLAGS, CAPTION_HELP, EMBED_FLAGS, EMBED_HELP } from './help';
 
-const USAGE = `usage:
-  coca embed --model DIR [--vocab FILE] [--image FILE]... [--text STR]... [--dtype fp16|fp32] [--math f32|f16] --json
-  coca caption --model DIR [--vocab FILE] --greedy FILE... [--dtype fp16|fp32] --json
-  coca tokenize [--vocab FILE] --json STR...
-  coca preprocess --size N FILE --json`;
-
-/** The vocabulary: --vocab, else $COCA_VOCAB, else bpe_simple_vocab_16e6.txt.gz in the model folder. */
-async function loadVocab(vocab: string | undefined, modelDir: string | undefined): Promise<ClipTokenizer> {
-  const candidates = [vocab, process.env.COCA_VOCAB, modelDir && `${modelDir}/bpe_simple_vocab_16e6.txt.gz`].filter(
-    (p): p is string => typeof p === 'string' && p.length > 0,
-  );
-  for (const path of candidates) {
-    try {
-      return await loadTokenizerFromBytes(new Uint8Array(await readFile(path)));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || path === vocab) throw error;
-    }
-  }
-  throw new CocaError(
-    'No vocabulary found: pass --vocab FILE (bpe_simple_vocab_16e6.txt.gz, as shipped with OpenCLIP) or set COCA_VOCAB.',
-  );
+interface Command {
+  summary: string;
+  flags: FlagSpec;
+  help: string;
+  run(parsed: Parsed, print: (text: string) => void): Promise<void>;
 }
 
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
+/** Largest --size for preprocess: OpenCLIP's models use 224–448; 1024² × 3 values is already 60 MB of JSON. */
+const MAX_PREPROCESS_SIZE = 1024;
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      vocab: { type: 'string' },
-      image: { type: 'string', multiple: true },
-      text: { type: 'string', multiple: true },
-      greedy: { type: 'boolean' },
-      size: { type: 'string' },
-      dtype: { type: 'string' },
-      math: { type: 'string' },
-      json: { type: 'boolean' },
+const COMMANDS: Record<string, Command> = {
+  caption: {
+    summary: 'caption images (default strategy beam-openclip, as OpenCLIP’s generate())',
+    flags: CAPTION_FLAGS,
+    help: CAPTION_HELP,
+    run: (parsed, print) => modelCommand('caption', parsed, print),
+  },
+  embed: {
+    summary: 'normalized image and text embeddings, and their similarity',
+    flags: EMBED_FLAGS,
+    help: EMBED_HELP,
+    run: (parsed, print) => modelCommand('embed', parsed, print),
+  },
+  tokenize: {
+    summary: 'CLIP token ids of texts (start and end tokens, no padding)',
+    flags: { vocab: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    help: `usage: coca tokenize [--vocab FILE] TEXT...
+
+Prints one JSON array of token id lists, one per TEXT.
+  --vocab FILE   bpe_simple_vocab_16e6.txt[.gz] (default: $COCA_VOCAB)
+  --json         accepted for compatibility: the output is always JSON`,
+    run: async ({ values, positionals }, print) => {
+      if (positionals.length === 0) throw new OptionsError('tokenize needs at least one TEXT', 'TEXT');
+      const tokenizer = await localTokenizer(stringFlag(values, 'vocab'));
+      print(JSON.stringify(positionals.map((text) => tokenizer.encodeWithSpecials(text))));
     },
-  });
-  if (!values.json) throw new CocaError(`only --json output is implemented; add --json\n${USAGE}`);
-  switch (command) {
-    case 'tokenize': {
-      const tokenizer = await loadVocab(values.vocab, undefined);
-      print(positionals.map((text) => tokenizer.encodeWithSpecials(text)));
-      return;
-    }
-    case 'preprocess': {
-      const size = Number(values.size);
-      if (!Number.isInteger(size) || size < 1) throw new CocaError(`--size must be a positive integer\n${USAGE}`);
-      if (positionals.length !== 1) throw new CocaError(`preprocess takes one image file\n${USAGE}`);
-      const pixels = await decodeImageFile(positionals[0]!, { applyExifOrientation: false });
-      print({ shape: [3, size, size], data: Array.from(preprocess(pixels, { size })) });
-      return;
-    }
-    case 'embed':
-    case 'caption': {
-      const { runModelCommand } = await import('./model-commands').catch((error: unknown) => {
-        // Dawn's Node bindings are an optional, development-time dependency of the package.
-        if (String(error).includes("'webgpu'")) {
-          throw new CocaError("embed and caption run on Dawn's Node bindings: install them with `npm install webgpu` (and a Vulkan driver)");
-        }
-        throw error;
-      });
-      await runModelCommand(command, {
-        model: values.model,
-        vocab: values.vocab,
-        images: command === 'embed' ? values.image ?? [] : positionals,
-        texts: values.text ?? [],
-        dtype: values.dtype,
-        math: values.math,
-        greedy: values.greedy ?? false,
-        loadVocab,
-        print,
-      });
-      return;
-    }
-    default:
-      throw new CocaError(USAGE);
-  }
+  },
+  preprocess: {
+    summary: 'the model’s input for an image: resized, center-cropped, normalized [3, N, N]',
+    flags: { size: { type: 'string' }, orientation: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    help: `usage: coca preprocess --size N IMAGE
+
+Prints {"shape":[3,N,N],"data":[...]}: OpenCLIP's transform (bicubic resize of the shorter side, center crop,
+OpenAI mean/std), in the file's own mode with RGB last. EXIF orientation is ignored, as PIL ignores it,
+unless --orientation exif.
+  --size N       the model's image size, 1 to ${MAX_PREPROCESS_SIZE} (224 for the CoCa presets)
+  --orientation ${ORIENTATIONS.join('|')}  EXIF orientation (default ${DEFAULT_ORIENTATION}, as OpenCLIP)
+  --json         accepted for compatibility: the output is always JSON`,
+    run: async ({ values, positionals }, print) => {
+      const size = numberFlag(values, 'size');
+      if (size === undefined || !Number.isInteger(size) || size < 1 || size > MAX_PREPROCESS_SIZE) {
+        throw new OptionsError(`--size must be an integer from 1 to ${MAX_PREPROCESS_SIZE} (got ${stringFlag(values, 'size') ?? 'none'})`, '--size');
+      }
+      if (positionals.length !== 1) throw new OptionsError(`preprocess takes one IMAGE (got ${positionals.length})`, 'IMAGE');
+      const orientation = resolveOrientation(stringFlag(values, 'orientation'), '--orientation');
+      const pixels = await decodeImage(positionals[0]!);
+      print(JSON.stringify({ shape: [3, size, size], data: Array.from(preprocess(pixels, { size, orientation })) }));
+    },
+  },
+};
+
+const USAGE = `coca — CoCa (OpenCLIP's Contrastive Captioner) on WebGPU, in Node (Dawn)
+
+usage: coca COMMAND [options] [ARGS]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`)
+  .join('\n')}
+
+coca COMMAND --help lists a command's options.
+Exit status: 0 done; 1 failed (files, model, network, GPU); 2 usage error (unknown command or option,
+missing or extra argument, bad option value).`;
+
+/** The vocabulary of a command without a model: --vocab, else $COCA_VOCAB. */
+async function localTokenizer(vocab: string | undefined): Promise<ClipTokenizer> {
+  const path = vocab ?? process.env.COCA_VOCAB;
+  if (!path) throw new OptionsError('tokenize needs --vocab FILE (bpe_simple_vocab_16e6.txt.gz, as shipped with OpenCLIP) or $COCA_VOCAB', '--vocab');
+  return loadTokenizerFromBytes(new Uint8Array(await (await vocabularyFile(path)).arrayBuffer()));
 }
 
-main(process.argv.slice(2)).then(
+async function modelCommand(command: 'caption' | 'embed', parsed: Parsed, print: (text: string) => void): Promise<void> {
+  // Dawn's Node bindings are a development-time dependency of the package: loaded only for these commands.
+  const { runModelCommand } = await import('./model-commands').catch((error: unknown) => {
+    if (String(error).includes("'webgpu'")) {
+      throw new WebGPUUnavailableError("embed and caption run on Dawn's Node bindings: install them with `npm install webgpu` (and a Vulkan driver)");
+    }
+    throw error;
+  });
+  await runModelCommand(command, parsed, print);
+}
+
+async function main(argv: readonly string[], print: (text: string) => void): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === undefined) throw new OptionsError(`no command given\n\n${USAGE}`, 'COMMAND');
+    print(USAGE);
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new OptionsError(`unknown command ${JSON.stringify(name)}; the commands are ${Object.keys(COMMANDS).join(', ')} (coca --help)`, 'COMMAND');
+  const parsed = parse(name, rest, command.flags);
+  if (parsed.values.help) {
+    print(command.help);
+    return;
+  }
+  await command.run(parsed, print);
+}
+
+main(process.argv.slice(2), (text) => process.stdout.write(`${text}\n`)).then(
   // Exit only once stdout has drained: to a pipe, writes are asynchronous and exit() would cut them.
   () => process.stdout.write('', () => process.exit(0)),
   (error: unknown) => {
     const e = error instanceof Error ? error : new Error(String(error));
     process.stderr.write(`coca: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message}\n`);
-    process.exit(1);
+    process.exit(e instanceof OptionsError ? 2 : 1);
   },
 );

@@ -1,95 +1,68 @@
-// `coca embed` and `coca caption`: load a hub-layout folder onto the GPU (Dawn) and run the model.
-import { access, readFile } from 'node:fs/promises';
-import { acquireDevice } from '../gpu/device';
-import { nodeGpu } from '../gpu/dawn-node';
-import { Gpu } from '../gpu/gpu';
-import { nodeShaders } from '../gpu/shaders-node';
-import { decodeImageFile } from '../image/decode-node';
-import { preprocess } from '../image/index';
-import { openCheckpoint } from '../io/checkpoint';
-import { openFileSource } from '../io/source-node';
-import { CocaError, ModelFormatError } from '../errors';
-import { parseOpenClipConfig, presetConfig, type CocaConfig } from '../model/config';
-import { CocaModel } from '../model/coca';
-import { resolveDtype, resolveMath } from '../options';
-import type { ClipTokenizer } from '../text/index';
+// `coca embed` and `coca caption`: the engine on Node's host (Dawn), loading a model folder, a hub repo id
+// or a base URL exactly as the browser's worker does. Usage errors are found before anything is loaded.
+import { OptionsError } from '../errors';
+import { CocaEngine } from '../engine/engine';
+import { nodeHost } from '../engine/host-node';
+import { CAPTION_PARAMETERS, resolveCaptionOptions, resolveDtype, resolveMath, resolveOrientation, resolveStrategy, type CaptionSettings } from '../options';
+import { flag, numberFlag, stringFlag, type Parsed } from './args';
+import { CLI_DEFAULT_STRATEGY } from './help';
 
-export interface ModelCommandOptions {
-  model: string | undefined;
-  vocab: string | undefined;
-  images: string[];
-  texts: string[];
-  dtype: string | undefined;
-  math: string | undefined;
-  greedy: boolean;
-  loadVocab: (vocab: string | undefined, modelDir: string | undefined) => Promise<ClipTokenizer>;
-  print: (value: unknown) => void;
-}
-
-/** The hub's weight file names, in the order they are tried. */
-export const WEIGHT_FILE_NAMES = ['open_clip_model.safetensors', 'open_clip_pytorch_model.safetensors', 'open_clip_pytorch_model.bin'];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
+/** The caption settings the flags ask for, checked now (OptionsError spelled as flags). */
+export function captionSettings(values: Parsed['values']): CaptionSettings {
+  const strategyFlag = stringFlag(values, 'strategy');
+  if (values.greedy && strategyFlag !== undefined && strategyFlag !== 'greedy') {
+    throw new OptionsError(`--greedy and --strategy ${strategyFlag} contradict each other: give one`, '--greedy');
   }
-}
-
-/** The config from open_clip_config.json, or a preset named by the folder (e.g. …CoCa-ViT-B-32…). */
-async function folderConfig(dir: string): Promise<CocaConfig> {
-  const file = `${dir}/open_clip_config.json`;
-  if (await exists(file)) return parseOpenClipConfig(JSON.parse(await readFile(file, 'utf8')), file);
-  if (/vit-l-14/i.test(dir)) return presetConfig('coca_ViT-L-14');
-  if (/vit-b-32/i.test(dir)) return presetConfig('coca_ViT-B-32');
-  throw new ModelFormatError(`${dir} has no open_clip_config.json and its name names no preset (coca_ViT-B-32, coca_ViT-L-14)`, '');
-}
-
-export async function runModelCommand(command: 'embed' | 'caption', o: ModelCommandOptions): Promise<void> {
-  if (!o.model) throw new CocaError(`${command} needs --model DIR`);
-  if (command === 'caption' && !o.greedy) throw new CocaError('caption: only --greedy decoding is available from the CLI');
-  const dtype = resolveDtype(o.dtype, '--dtype');
-  const math = resolveMath(o.math, '--math');
-  const config = await folderConfig(o.model);
-  let weightsPath: string | undefined;
-  for (const name of WEIGHT_FILE_NAMES) {
-    if (await exists(`${o.model}/${name}`)) {
-      weightsPath = `${o.model}/${name}`;
-      break;
-    }
+  const settings: CaptionSettings = { strategy: values.greedy ? 'greedy' : resolveStrategy(strategyFlag ?? CLI_DEFAULT_STRATEGY, '--strategy') };
+  for (const parameter of CAPTION_PARAMETERS) {
+    const value = numberFlag(values, flag(parameter).slice(2));
+    if (value !== undefined) settings[parameter] = value;
   }
-  if (!weightsPath) throw new ModelFormatError(`${o.model} holds none of ${WEIGHT_FILE_NAMES.join(', ')}`, '');
-  const tokenizer = await o.loadVocab(o.vocab, o.model); // texts to encode, or captions to decode
-  const pixels = await Promise.all(
-    o.images.map(async (file) => preprocess(await decodeImageFile(file), { size: config.vision.imageSize, ...config.preprocess })),
-  );
-  const source = await openFileSource(weightsPath);
-  const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
+  resolveCaptionOptions(settings, { spell: flag });
+  return settings;
+}
+
+export async function runModelCommand(command: 'embed' | 'caption', { values, positionals }: Parsed, print: (text: string) => void): Promise<void> {
+  const model = stringFlag(values, 'model');
+  if (!model) throw new OptionsError(`${command} needs --model MODEL (a folder, a hub repo id or a base URL)`, '--model');
+  const dtype = resolveDtype(stringFlag(values, 'dtype'), '--dtype');
+  const math = resolveMath(stringFlag(values, 'math'), '--math');
+  const orientation = resolveOrientation(stringFlag(values, 'orientation'), '--orientation');
+  const images = command === 'embed' ? ((values.image as string[] | undefined) ?? []) : positionals;
+  const texts = (values.text as string[] | undefined) ?? [];
+  const settings = command === 'caption' ? captionSettings(values) : {};
+  if (command === 'caption' && images.length === 0) throw new OptionsError('caption needs at least one IMAGE', 'IMAGE');
+  if (command === 'embed' && positionals.length > 0) throw new OptionsError(`embed takes its inputs as --image and --text, not ${JSON.stringify(positionals[0])}`, 'IMAGE');
+  if (command === 'embed' && images.length + texts.length === 0) throw new OptionsError('embed needs at least one --image or --text', '--image');
+
+  const vocab = stringFlag(values, 'vocab') ?? (process.env.COCA_VOCAB || undefined);
+  const revision = stringFlag(values, 'revision');
+  const hubUrl = stringFlag(values, 'hub-url');
+  const engine = await CocaEngine.load(nodeHost(), { model, dtype, math, orientation, ...(vocab ? { vocab } : {}), ...(revision ? { revision } : {}), ...(hubUrl ? { hubUrl } : {}) });
   try {
-    const model = await CocaModel.load(gpu, await openCheckpoint(source), config, { dtype, math });
     if (command === 'embed') {
-      const imageFeatures = pixels.length ? await model.encodeImages(pixels) : [];
-      const textFeatures = o.texts.length ? await model.encodeTexts(tokenizer.tokenize(o.texts, config.text.contextLength)) : [];
-      const sim = model.similarity(imageFeatures, textFeatures);
-      o.print({
-        image_features: imageFeatures.map((f) => [...f]),
-        text_features: textFeatures.map((f) => [...f]),
-        similarity_logits: sim.logits,
-        probs: sim.probs,
-      });
-    } else {
-      const results = [];
-      for (const [i, file] of o.images.entries()) {
-        const tokens = await model.caption(pixels[i]!);
-        results.push({ image: file, tokens, caption: tokenizer.captionText(tokens) });
-      }
-      o.print(results);
+      const both = images.length > 0 && texts.length > 0;
+      const sim = both ? await engine.similarity(images, texts) : null;
+      const imageFeatures = sim?.imageFeatures ?? (images.length ? await engine.encodeImage(images) : []);
+      const textFeatures = sim?.textFeatures ?? (texts.length ? await engine.encodeText(texts) : []);
+      print(
+        JSON.stringify({
+          image_features: imageFeatures.map((f) => [...f]),
+          text_features: textFeatures.map((f) => [...f]),
+          similarity_logits: sim?.logits ?? [],
+          probs: sim?.probs ?? [],
+        }),
+      );
+      return;
     }
-    model.dispose();
+    const results: { image: string; tokens: number[]; caption: string }[] = [];
+    for (const image of images) {
+      const { text, tokens } = await engine.caption(image, settings);
+      if (values.json) results.push({ image, tokens, caption: text });
+      else print(`${image}\t${text}`);
+    }
+    if (values.json) print(JSON.stringify(results));
   } finally {
-    await source.close?.();
-    gpu.destroy();
+    await engine.dispose();
   }
 }

@@ -7,20 +7,11 @@
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { AbortError, CocaError, DisposedError, ImageDecodeError } from '../errors';
 import { WeightCache } from '../io/cache';
-import { isRepoId } from '../io/hub';
-import { resolveDtype, resolveMath, type WeightDtype } from '../options';
-import type {
-  CachedModel,
-  CacheUsage,
-  CaptionOptions,
-  CaptionResult,
-  Coca,
-  CreateCocaOptions,
-  ImageInput,
-  ModelInfo,
-  SimilarityResult,
-} from './types';
-import { deserializeError, installErrorTransfer, type LoadRequest, type Reply, type RuntimeApi, type RuntimeEvent, type TokenEvent, type WorkerImage } from './wire';
+import { baseUrlOf, isRepoId } from '../io/hub';
+import { resolveDtype, resolveMath, resolveOrientation, type CaptionOptions, type CaptionToken, type WeightDtype } from '../options';
+import { deserializeError, installErrorTransfer } from '../protocol/errors';
+import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerImage } from '../protocol/messages';
+import type { CachedModel, CacheUsage, CallOptions, CaptionResult, Coca, CreateCocaOptions, ImageInput, ModelInfo, SimilarityResult } from './types';
 
 export * from './types';
 export * from '../library/index';
@@ -68,6 +59,7 @@ export async function createCoca(options: CreateCocaOptions & { testing?: CocaTe
     model: normalizeSource(options.model),
     dtype: resolveDtype(options.dtype),
     math: resolveMath(options.math),
+    orientation: resolveOrientation(options.orientation),
     cache: options.cache ?? true,
     ...(options.revision !== undefined ? { revision: options.revision } : {}),
     ...(options.vocab !== undefined ? { vocab: options.vocab instanceof URL ? options.vocab.href : typeof options.vocab === 'string' ? absoluteUrl(options.vocab) : options.vocab } : {}),
@@ -129,22 +121,22 @@ class CocaClient implements Coca {
     });
   }
 
-  encodeImage(images: ImageInput | readonly ImageInput[]): Promise<Float32Array[]> {
+  encodeImage(images: ImageInput | readonly ImageInput[], options: CallOptions = {}): Promise<Float32Array[]> {
     const list = asList(images);
-    return this.send('encodeImage', undefined, async (id) => {
+    return this.send('encodeImage', options.signal, async (id) => {
       const { images: sent, transferables } = await toWorkerImages(list);
       return this.remote.encodeImage(transfer(sent, transferables), id);
     });
   }
 
-  encodeText(texts: string | readonly string[]): Promise<Float32Array[]> {
+  encodeText(texts: string | readonly string[], options: CallOptions = {}): Promise<Float32Array[]> {
     const list = typeof texts === 'string' ? [texts] : [...texts];
-    return this.send('encodeText', undefined, async (id) => this.remote.encodeText(list, id));
+    return this.send('encodeText', options.signal, async (id) => this.remote.encodeText(list, id));
   }
 
-  similarity(images: ImageInput | readonly ImageInput[], texts: readonly string[]): Promise<SimilarityResult> {
+  similarity(images: ImageInput | readonly ImageInput[], texts: readonly string[], options: CallOptions = {}): Promise<SimilarityResult> {
     const list = asList(images);
-    return this.send('similarity', undefined, async (id) => {
+    return this.send('similarity', options.signal, async (id) => {
       const { images: sent, transferables } = await toWorkerImages(list);
       return this.remote.similarity(transfer(sent, transferables), [...texts], id);
     });
@@ -154,13 +146,13 @@ class CocaClient implements Coca {
     const { onToken, signal, ...rest } = options;
     return this.send('caption', signal, async (id) => {
       const { images: [sent], transferables } = await toWorkerImages([image]);
-      const tokens = onToken ? proxy((token: TokenEvent) => onToken(token)) : null;
+      const tokens = onToken ? proxy((token: CaptionToken) => onToken(token)) : null;
       return this.remote.caption(transfer(sent!, transferables), rest, tokens, id);
     });
   }
 
-  modelView(image: ImageInput): Promise<ImageData> {
-    return this.send('modelView', undefined, async (id) => {
+  modelView(image: ImageInput, options: CallOptions = {}): Promise<ImageData> {
+    return this.send('modelView', options.signal, async (id) => {
       const { images: [sent], transferables } = await toWorkerImages([image]);
       return this.remote.modelView(transfer(sent!, transferables), id);
     });
@@ -316,6 +308,5 @@ export function cacheUsage(): Promise<CacheUsage> {
 /** The id the cache files a model under (the same rule as the loader's). */
 function cacheId(id: string): string {
   if (id.startsWith('file:') || isRepoId(id)) return id;
-  const url = absoluteUrl(id);
-  return url.endsWith('/') ? url : `${url}/`;
+  return baseUrlOf(absoluteUrl(id));
 }

@@ -11,7 +11,8 @@
 import { QuotaExceededError } from '../errors';
 import { crc32 } from './cache-checksum';
 import { IdbStore, type KeyValueStore, type StoreKey } from './cache-store';
-import type { ConfigSource, FileIdentity, VocabularyFiles } from './hub';
+import type { FileIdentity } from './http';
+import type { ConfigSource, VocabularyFiles } from './hub';
 import type { WeightDtype } from '../options';
 
 /** Bumped when the records' meaning changes; the weight layout has its own version inside. */

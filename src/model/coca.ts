@@ -26,6 +26,8 @@ export interface Similarity {
   logits: number[][];
   /** softmax over texts for each image. */
   probs: number[][];
+  /** cos, [images][texts]. */
+  cosine: number[][];
 }
 
 export interface LoadOptions {
@@ -147,8 +149,9 @@ export class CocaModel implements ModelParts {
 
   similarity(imageFeatures: readonly Float32Array[], textFeatures: readonly Float32Array[]): Similarity {
     const scale = this.weights.logitScale;
-    const logits = imageFeatures.map((img) => textFeatures.map((txt) => scale * dot(img, txt)));
-    return { logits, probs: logits.map(softmax) };
+    const cosine = imageFeatures.map((img) => textFeatures.map((txt) => dot(img, txt)));
+    const logits = cosine.map((row) => row.map((c) => scale * c));
+    return { logits, probs: logits.map(softmax), cosine };
   }
 
   /** A caption as token ids, start and end tokens included (see decoding.ts). Bad settings: OptionsError. */

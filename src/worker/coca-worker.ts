@@ -1,9 +1,9 @@
-// The module worker's entry: the runtime, exposed to the page through comlink. Kernels come bundled by
-// Vite (shaders/*.wgsl as text), so the worker needs no file access of its own.
+// The module worker's entry: an engine on the browser's host, exposed to the page through comlink. Kernels
+// come bundled by Vite (shaders/*.wgsl as text), so the worker needs no file access of its own.
 import { expose } from 'comlink';
-import { installErrorTransfer } from '../client/wire';
-import { viteShaders } from '../gpu/shaders-vite';
-import { CocaRuntime } from './runtime';
+import { browserHost } from '../engine/host-browser';
+import { installErrorTransfer } from '../protocol/errors';
+import { WorkerAdapter } from './adapter';
 
 installErrorTransfer();
-expose(new CocaRuntime({ shaders: viteShaders }));
+expose(new WorkerAdapter(browserHost));

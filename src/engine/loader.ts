@@ -1,34 +1,26 @@
-// Weights from the cache, the network or local files, chunk by chunk into a sink (the GPU in the
-// runtime, an array in tests). The converted weight stream is cut into chunks; each chunk is read from
-// the cache and checked, or else built from the checkpoint (ranged reads, one tensor converted at a
-// time) and stored. So the second load reads only the cache; an interrupted download resumes at the
-// first chunk not stored; a corrupted chunk is rebuilt from the network and never reaches the sink; and
-// host memory holds one chunk and one tensor, never the checkpoint.
+// Weights from the cache, the network or local files, chunk by chunk into a sink (the GPU in the engine,
+// an array in tests). The converted weight stream is cut into chunks. Planning decides what the stream is
+// (config, layout) and where each chunk comes from: the cache's manifest, a partial download, or the
+// checkpoint. Filling then reads each chunk from the cache and checks it, or builds it from the checkpoint
+// (ranged reads, one tensor converted at a time) and stores it. So the second load reads only the cache; an
+// interrupted download resumes at the first chunk not stored; a corrupted chunk is rebuilt from the network
+// and never reaches the sink; and host memory holds one chunk and one tensor, never the checkpoint.
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint';
-import { DEFAULT_CHUNK_BYTES, isQuotaError, type CacheManifest, type CacheModelKey, type ChunkRecord, type PartialRecord, type WeightCache } from '../io/cache';
-import {
-  configFromSource,
-  fetchVocabulary,
-  locateModel,
-  openModelFiles,
-  type ConfigSource,
-  type FileIdentity,
-  type HttpOptions,
-  type ModelFiles,
-  type ModelLocation,
-  type VocabularyFiles,
-} from '../io/hub';
-import { CACHE_FORMAT_VERSION } from '../io/cache';
+import { CACHE_FORMAT_VERSION, DEFAULT_CHUNK_BYTES, isQuotaError, type CacheManifest, type CacheModelKey, type ChunkRecord, type PartialRecord, type WeightCache } from '../io/cache';
+import type { FileIdentity, HttpOptions } from '../io/http';
+import { fetchVocabulary, locateModel, openModelFiles, type ConfigSource, type LocalFolder, type ModelFiles, type ModelLocation, type VocabularyFiles, type VocabularySource } from '../io/hub';
 import { CocaError, ModelChangedError } from '../errors';
 import { validateCheckpoint, type CocaConfig } from '../model/config';
 import { EntryConverter, WEIGHT_LAYOUT_VERSION, firstEntryAt, sourceRange, weightLayout, type WeightLayout } from '../model/weights';
 import type { WeightDtype } from '../options';
+import { configFromSource, configSourceOf } from './model-config';
 import type { ProgressMeter } from './progress';
 
 export interface WeightSource {
-  model: string | readonly File[];
+  /** A hub repo id, a base URL, or a local folder. */
+  model: string | URL | LocalFolder;
   revision?: string;
-  vocab?: string | File;
+  vocab?: VocabularySource;
   dtype: WeightDtype;
   hubUrl?: string;
   /** Cache chunk size (tests use small chunks to exercise resume and repair on a small model). */
@@ -67,6 +59,24 @@ export interface LoadedWeights<S extends WeightSink> {
   cached: boolean;
 }
 
+/** What the stream is and where each of its chunks comes from. */
+export interface LoadPlan {
+  config: CocaConfig;
+  configSource: ConfigSource;
+  layout: WeightLayout;
+  /** The checkpoint file the chunks are (or were) made from. */
+  identity: FileIdentity;
+  logitScale: number;
+  chunkBytes: number;
+  /** Per chunk: its record in the cache, or null when it must be built from the checkpoint. */
+  records: (ChunkRecord | null)[];
+  vocabulary: VocabularyFiles;
+  /** The vocabulary's record when it is in the cache already. */
+  vocabRecord: CacheManifest['vocab'] | null;
+  /** The cache's manifest, when the model was complete in it. */
+  manifest: CacheManifest | null;
+}
+
 /** Once the checkpoint is open: the files, their index, and a converter over them. */
 interface Remote {
   files: ModelFiles;
@@ -80,19 +90,37 @@ interface Remote {
  * cache entry or a download (the old chunks are discarded, never mixed with the new file).
  */
 export async function loadWeights<S extends WeightSink>(options: LoadWeightsOptions<S>): Promise<LoadedWeights<S>> {
-  const first = new WeightLoader<S>(options);
+  const location = await locateModel(options.source.model, { revision: options.source.revision, hubUrl: options.source.hubUrl });
+  const attempt = async (): Promise<LoadedWeights<S>> => {
+    const loader = new WeightLoader<S>(options, location);
+    try {
+      const plan = await loader.plan();
+      const sink = options.createSink(plan.layout, plan.config, plan.logitScale);
+      try {
+        return { sink, location, config: plan.config, vocabulary: plan.vocabulary, logitScale: plan.logitScale, ...(await loader.fill(plan, sink)) };
+      } catch (error) {
+        sink.destroy();
+        throw error;
+      }
+    } finally {
+      await loader.close();
+    }
+  };
   try {
-    return await first.run();
+    return await attempt();
   } catch (error) {
     if (!(error instanceof ModelChangedError)) throw error;
     options.warn(error);
-    await first.discard();
-    return new WeightLoader<S>(options).run();
+    await options.cache?.discard(cacheKey(location, options.source.dtype));
+    return attempt();
   }
 }
 
+function cacheKey(location: ModelLocation, dtype: WeightDtype): CacheModelKey {
+  return { id: location.id, revision: location.revision, dtype };
+}
+
 class WeightLoader<S extends WeightSink> {
-  private readonly location: ModelLocation;
   private readonly key: CacheModelKey;
   private cache: WeightCache | null;
   private remote: Promise<Remote> | null = null;
@@ -102,10 +130,14 @@ class WeightLoader<S extends WeightSink> {
   private countDownload = false;
   /** Checkpoint tensors already counted in the download total. */
   private readonly expectedSources = new Set<string>();
+  /** A transposed tensor converted whole for one chunk, kept for the next chunk it runs into. */
+  private carry: { index: number; bytes: Uint8Array } | null = null;
 
-  constructor(private readonly o: LoadWeightsOptions<S>) {
-    this.location = locateModel(o.source.model, { revision: o.source.revision, hubUrl: o.source.hubUrl });
-    this.key = { id: this.location.id, revision: this.location.revision, dtype: o.source.dtype };
+  constructor(
+    private readonly o: LoadWeightsOptions<S>,
+    private readonly location: ModelLocation,
+  ) {
+    this.key = cacheKey(location, o.source.dtype);
     this.cache = o.cache;
     this.quiet = { fetch: o.fetch, signal: o.signal, ...o.http };
     this.http = {
@@ -120,7 +152,8 @@ class WeightLoader<S extends WeightSink> {
     this.remote ??= (async () => {
       const files = await openModelFiles(this.location, this.http);
       const checkpoint = await openCheckpoint(files.weights);
-      validateCheckpoint(checkpoint, files.config);
+      const config = configFromSource(configSourceOf(this.location, files.config));
+      validateCheckpoint(checkpoint, config);
       const converter = new EntryConverter(checkpoint);
       const logitScale = await converter.logitScale();
       this.countDownload = true;
@@ -129,16 +162,15 @@ class WeightLoader<S extends WeightSink> {
     return this.remote;
   }
 
-  /** Forgets this model's cache entry (after the checkpoint changed under it). */
-  async discard(): Promise<void> {
-    await this.cache?.discard(this.key);
+  /** Releases the checkpoint file, where it holds an open handle. */
+  async close(): Promise<void> {
+    const remote = await this.remote?.catch(() => null);
+    await remote?.files.weights.close?.();
   }
 
-  async run(): Promise<LoadedWeights<S>> {
-    const { progress, signal } = this.o;
+  /** The stream and its chunks' sources: from the cache's manifest, or from the checkpoint (and a partial download). */
+  async plan(): Promise<LoadPlan> {
     const manifest = this.cache ? await this.cache.manifest(this.key, WEIGHT_LAYOUT_VERSION) : null;
-
-    // What the chunks are made of, and which are stored: from the manifest, or from the checkpoint (and a partial download).
     let configSource: ConfigSource;
     let identity: FileIdentity;
     let logitScale: number;
@@ -154,7 +186,7 @@ class WeightLoader<S extends WeightSink> {
       else this.o.warn(new CocaError('the cached vocabulary is damaged; fetching it again'));
     } else {
       const remote = await this.openRemote();
-      configSource = remote.files.configSource;
+      configSource = configSourceOf(this.location, remote.files.config);
       identity = remote.files.weights.identity;
       logitScale = remote.logitScale;
       let partial = this.cache ? await this.cache.partial(this.key, WEIGHT_LAYOUT_VERSION) : null;
@@ -173,90 +205,83 @@ class WeightLoader<S extends WeightSink> {
     const chunkCount = Math.ceil(layout.byteLength / chunkBytes);
     if (manifest && (manifest.streamBytes !== layout.byteLength || manifest.chunks.length !== chunkCount)) {
       await this.cache!.discard(this.key);
-      return this.run(); // written for another layout of the same version number: start clean
+      return this.plan(); // written for another layout of the same version number: start clean
     }
     records = Array.from({ length: chunkCount }, (_, i) => records[i] ?? null);
-
+    const { progress } = this.o;
     progress.total('upload', layout.byteLength);
     progress.total('cache-read', sumRecords(records));
-    const span = (i: number): [number, number] => [i * chunkBytes, Math.min((i + 1) * chunkBytes, layout.byteLength)];
     const missing = records.flatMap((r, i) => (r ? [] : [i]));
     if (missing.length > 0) {
       const remote = await this.openRemote();
-      for (const i of missing) this.expectChunk(layout, remote.checkpoint, ...span(i));
+      for (const i of missing) this.expectChunk(layout, remote.checkpoint, ...span(layout, chunkBytes, i));
     }
-    const sink = this.o.createSink(layout, config, logitScale);
-    const builder = { carry: null as { index: number; bytes: Uint8Array } | null };
+    return { config, configSource, layout, identity, logitScale, chunkBytes, records, vocabulary, vocabRecord, manifest };
+  }
+
+  /** Every chunk into the sink, in order; then the manifest, once the cache holds the whole model. */
+  async fill(plan: LoadPlan, sink: WeightSink): Promise<{ fromCache: boolean; cached: boolean }> {
+    const { progress, signal } = this.o;
+    const { layout, records, identity, manifest } = plan;
     let fromCache = true;
     let manifestDirty = !manifest;
-    try {
-      for (let i = 0; i < chunkCount; i++) {
-        signal?.throwIfAborted();
-        const [start, end] = span(i);
-        let bytes: Uint8Array | null = null;
-        const record = records[i];
-        if (record && this.cache) {
-          const read = await progress.time('cache-read', () => this.cache!.readChunk(this.key, i, record));
-          if (read.ok) {
-            bytes = read.bytes;
-            progress.add('cache-read', bytes.byteLength);
-          } else {
-            this.o.warn(new CocaError(`cached chunk ${i} of ${this.key.id} is ${read.problem}; fetching it again`));
-            records[i] = null;
-            this.expectChunk(layout, (await this.openRemote()).checkpoint, start, end);
-          }
+    for (let i = 0; i < records.length; i++) {
+      signal?.throwIfAborted();
+      const [start, end] = span(layout, plan.chunkBytes, i);
+      let bytes: Uint8Array | null = null;
+      const record = records[i];
+      if (record && this.cache) {
+        const read = await progress.time('cache-read', () => this.cache!.readChunk(this.key, i, record));
+        if (read.ok) {
+          bytes = read.bytes;
+          progress.add('cache-read', bytes.byteLength);
+        } else {
+          this.o.warn(new CocaError(`cached chunk ${i} of ${this.key.id} is ${read.problem}; fetching it again`));
+          records[i] = null;
+          this.expectChunk(layout, (await this.openRemote()).checkpoint, start, end);
         }
-        if (!bytes) {
-          fromCache = false;
-          const remote = await this.openRemote();
-          if (!sameFile(identity, remote.files.weights.identity)) {
-            throw new ModelChangedError(
-              `${remote.files.weights.name} changed since it was cached (${describe(identity)} → ${describe(remote.files.weights.identity)}); downloading it again`,
-              remote.files.weights.name,
-              0,
-            );
-          }
-          const readBefore = remote.converter.readMs;
-          bytes = await this.build(layout, remote.converter, start, end, builder);
-          progress.moveTime('convert', 'download', remote.converter.readMs - readBefore);
-          progress.add('convert', bytes.byteLength);
-          const stored = await this.store(i, bytes, layout.byteLength);
-          records[i] = stored;
-          manifestDirty = true;
-          if (stored && !manifest) await this.savePartial({ identity, configSource, logitScale, layout, chunkBytes, records });
-        }
-        await progress.time('upload', () => sink.write(start, bytes!));
-        progress.add('upload', bytes.byteLength);
       }
-      let cached = false;
-      if (this.cache && records.every((r) => r)) {
-        if (!vocabRecord) vocabRecord = await this.storeVocabulary(vocabulary);
-        if (vocabRecord && this.cache && (manifestDirty || vocabRecord !== manifest?.vocab)) {
-          await this.cache.commit(this.key, {
-            ...this.base(identity, configSource, logitScale, layout, chunkBytes),
-            chunks: records as ChunkRecord[],
-            vocab: vocabRecord,
-            bytes: sumRecords(records) + vocabRecord.byteLength,
-            storedAt: manifest?.storedAt ?? Date.now(),
-          });
+      if (!bytes) {
+        fromCache = false;
+        const remote = await this.openRemote();
+        if (!sameFile(identity, remote.files.weights.identity)) {
+          throw new ModelChangedError(
+            `${remote.files.weights.name} changed since it was cached (${describe(identity)} → ${describe(remote.files.weights.identity)}); downloading it again`,
+            remote.files.weights.name,
+            0,
+          );
         }
-        cached = vocabRecord !== null;
+        const readBefore = remote.converter.readMs;
+        bytes = await this.build(layout, remote.converter, start, end);
+        progress.moveTime('convert', 'download', remote.converter.readMs - readBefore);
+        progress.add('convert', bytes.byteLength);
+        const stored = await this.store(i, bytes, layout.byteLength);
+        records[i] = stored;
+        manifestDirty = true;
+        if (stored && !manifest) await this.savePartial(plan);
       }
-      return { sink, location: this.location, config, vocabulary, logitScale, fromCache, cached };
-    } catch (error) {
-      sink.destroy();
-      throw error;
+      await progress.time('upload', () => sink.write(start, bytes!));
+      progress.add('upload', bytes.byteLength);
     }
+    let cached = false;
+    if (this.cache && records.every((r) => r)) {
+      const vocabRecord = plan.vocabRecord ?? (await this.storeVocabulary(plan.vocabulary));
+      if (vocabRecord && this.cache && (manifestDirty || vocabRecord !== manifest?.vocab)) {
+        await this.cache.commit(this.key, {
+          ...this.base(plan),
+          chunks: records as ChunkRecord[],
+          vocab: vocabRecord,
+          bytes: sumRecords(records) + vocabRecord.byteLength,
+          storedAt: manifest?.storedAt ?? Date.now(),
+        });
+      }
+      cached = vocabRecord !== null;
+    }
+    return { fromCache, cached };
   }
 
   /** Builds stream bytes [start, end) from the checkpoint; a tensor that runs into the next chunk is kept for it. */
-  private async build(
-    layout: WeightLayout,
-    converter: EntryConverter,
-    start: number,
-    end: number,
-    builder: { carry: { index: number; bytes: Uint8Array } | null },
-  ): Promise<Uint8Array> {
+  private async build(layout: WeightLayout, converter: EntryConverter, start: number, end: number): Promise<Uint8Array> {
     const out = new Uint8Array(end - start);
     const entries = layout.entries;
     for (let i = firstEntryAt(entries, start); i < entries.length && entries[i]!.byteOffset < end; i++) {
@@ -271,9 +296,8 @@ class WeightLoader<S extends WeightSink> {
         continue;
       }
       // A transpose needs the whole source; it is converted once and kept for the next chunk.
-      const bytes =
-        builder.carry?.index === i ? builder.carry.bytes : await this.o.progress.time('convert', () => converter.convert(entry));
-      builder.carry = { index: i, bytes };
+      const bytes = this.carry?.index === i ? this.carry.bytes : await this.o.progress.time('convert', () => converter.convert(entry));
+      this.carry = { index: i, bytes };
       out.set(bytes.subarray(from - entry.byteOffset, to - entry.byteOffset), from - start);
     }
     return out;
@@ -335,40 +359,34 @@ class WeightLoader<S extends WeightSink> {
     this.o.warn(warning);
   }
 
-  private base(identity: FileIdentity, config: ConfigSource, logitScale: number, layout: WeightLayout, chunkBytes: number): Omit<PartialRecord, 'chunks' | 'updatedAt'> {
+  private base(plan: LoadPlan): Omit<PartialRecord, 'chunks' | 'updatedAt'> {
     return {
       format: CACHE_FORMAT_VERSION,
       layout: WEIGHT_LAYOUT_VERSION,
       ...this.key,
-      source: identity,
-      config,
-      logitScale,
-      streamBytes: layout.byteLength,
-      chunkBytes,
+      source: plan.identity,
+      config: plan.configSource,
+      logitScale: plan.logitScale,
+      streamBytes: plan.layout.byteLength,
+      chunkBytes: plan.chunkBytes,
     };
   }
 
-  private async savePartial(s: {
-    identity: FileIdentity;
-    configSource: ConfigSource;
-    logitScale: number;
-    layout: WeightLayout;
-    chunkBytes: number;
-    records: (ChunkRecord | null)[];
-  }): Promise<void> {
+  private async savePartial(plan: LoadPlan): Promise<void> {
     if (!this.cache) return;
-    const record: PartialRecord = {
-      ...this.base(s.identity, s.configSource, s.logitScale, s.layout, s.chunkBytes),
-      chunks: Array.from({ length: s.records.length }, (_, i) => s.records[i] ?? null),
-      updatedAt: Date.now(),
-    };
+    const record: PartialRecord = { ...this.base(plan), chunks: [...plan.records], updatedAt: Date.now() };
     try {
       await this.cache.writePartial(this.key, record);
     } catch (error) {
       if (!isQuotaError(error)) throw error;
-      await this.giveUpCaching(s.layout.byteLength);
+      await this.giveUpCaching(plan.layout.byteLength);
     }
   }
+}
+
+/** Stream bytes [start, end) of chunk i. */
+function span(layout: WeightLayout, chunkBytes: number, i: number): [number, number] {
+  return [i * chunkBytes, Math.min((i + 1) * chunkBytes, layout.byteLength)];
 }
 
 function sameFile(a: FileIdentity, b: FileIdentity): boolean {

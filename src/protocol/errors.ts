@@ -1,29 +1,9 @@
-// What crosses between the page and the model worker: the protocol (one interface, used through comlink
-// on both sides) and named errors. Comlink's own error handling keeps only name, message and stack on a
-// plain Error; ours rebuilds the class from src/errors.ts with its fields (a QuotaExceededError keeps
+// Named errors across the worker boundary. Comlink's own error handling keeps only name, message and stack
+// on a plain Error; ours rebuilds the class from src/errors.ts with its fields (a QuotaExceededError keeps
 // `needed` and `free`, a NetworkError its `url` and `status`), so `instanceof` works on the page.
 import { transferHandlers, type TransferHandler } from 'comlink';
 import * as errorClasses from '../errors';
-import { AbortError, CocaError } from '../errors';
-import type { CaptionSettings, CaptionToken, MathPrecision, WeightDtype } from '../options';
-import type { CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from './types';
-
-/** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
-export type WorkerImage = Blob | ImageBitmap | ImageData;
-
-/** What the worker needs to load a model. Relative URLs are resolved on the page first. */
-export interface LoadRequest {
-  model: string | readonly File[];
-  revision?: string;
-  vocab?: string | File;
-  dtype: WeightDtype;
-  math: MathPrecision;
-  hubUrl?: string;
-  cache: boolean;
-  /** Testing knobs: cache chunk size and the first retry wait. */
-  chunkBytes?: number;
-  retryDelayMs?: number;
-}
+import { CocaError } from '../errors';
 
 export interface SerializedError {
   name: string;
@@ -31,36 +11,6 @@ export interface SerializedError {
   stack?: string;
   /** The error's own fields (needed, free, url, status, tensor, …). */
   fields: Record<string, unknown>;
-}
-
-export type RuntimeEvent = { type: 'progress'; progress: LoadProgress } | { type: 'warning'; error: SerializedError };
-
-export type TokenEvent = CaptionToken;
-
-/** Every answer carries a fresh ModelInfo, so the page's `coca.info` stays current without a round trip. */
-export interface Reply<T> {
-  value: T;
-  info: ModelInfo;
-}
-
-export type CaptionRequest = CaptionSettings;
-
-/**
- * The worker's side. Calls run one at a time in the order they arrive; `callId` names a call so that
- * `abort(callId)` (which does not queue) can cancel it.
- */
-export interface RuntimeApi {
-  load(request: LoadRequest, events: (event: RuntimeEvent) => void, callId: number): Promise<ModelInfo>;
-  encodeImage(images: WorkerImage[], callId: number): Promise<Reply<Float32Array[]>>;
-  encodeText(texts: string[], callId: number): Promise<Reply<Float32Array[]>>;
-  similarity(images: WorkerImage[], texts: string[], callId: number): Promise<Reply<SimilarityResult>>;
-  caption(image: WorkerImage, options: CaptionRequest, onToken: ((token: TokenEvent) => void) | null, callId: number): Promise<Reply<CaptionResult>>;
-  modelView(image: WorkerImage, callId: number): Promise<Reply<ImageData>>;
-  abort(callId: number): void;
-  info(): ModelInfo | null;
-  dispose(): Promise<void>;
-  /** Destroys the GPU device as a driver reset would (tests of recovery). */
-  loseDeviceForTesting(): Promise<void>;
 }
 
 /** The error classes by name: the export names of src/errors.ts, which equal each class's `name`. */
@@ -103,14 +53,6 @@ export function deserializeError(s: SerializedError): Error {
   Object.defineProperty(error, 'name', { value: s.name, writable: true, enumerable: true, configurable: true });
   Object.assign(error, s.fields);
   if (s.stack) error.stack = s.stack;
-  return error;
-}
-
-/** DOMException AbortErrors (fetch, throwIfAborted) become our AbortError, which crosses with its name. */
-export function asAbortError(error: unknown, what: string): unknown {
-  if (error instanceof AbortError) return error;
-  if (error instanceof Error && error.name === 'AbortError') return new AbortError(`${what} was aborted`);
-  if (typeof DOMException !== 'undefined' && error instanceof DOMException && error.name === 'AbortError') return new AbortError(`${what} was aborted`);
   return error;
 }
 

@@ -1,7 +1,7 @@
 // Load progress per phase: bytes done and in all, a rate over the last second or so, and the time spent.
 // Events are throttled per phase (a smooth bar needs ~10 a second, not one per network packet), and the
 // last event of a phase is always sent.
-import type { LoadPhase, LoadProgress } from '../client/types';
+import type { LoadPhase, LoadProgress } from './api';
 
 /** An event goes out when this much time has passed since the last one of its phase… */
 const MIN_INTERVAL_MS = 80;
