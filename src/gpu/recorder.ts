@@ -142,15 +142,15 @@ export class Recorder {
     const querySet = timestamps > 0 ? this.gpu.timing.querySlots(this.gpu, timestamps).set : null;
     const passPerStep = mode === 'dispatch';
     let pass: GPUComputePassEncoder | null = null;
-    this.steps.forEach((recorded, i) => {
+    for (const [i, recorded] of this.steps.entries()) {
       pass ??= encoder.beginComputePass(querySet ? { label: this.label, timestampWrites: { querySet, ...passTimestampIndices(passPerStep ? i : 0) } } : { label: this.label });
       this.encode(pass, recorded);
       if (passPerStep) {
         pass.end();
         pass = null;
       }
-    });
-    (pass as GPUComputePassEncoder | null)?.end();
+    }
+    pass?.end();
     this.encodeReadCopies(encoder, timestamps);
     device.queue.submit([encoder.finish()]);
     this.gpu.stats.submits++;

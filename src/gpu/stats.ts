@@ -8,7 +8,7 @@ export interface GpuStats {
   bindGroupsCreated: number;
   submits: number;
   dispatches: number;
-  /** Times the host awaited the GPU: every staging-buffer map (issue 9 §2 brings a caption's down to a few). */
+  /** Times the host awaited the GPU: every staging-buffer map, debug reads included (the bench counts them per caption). */
   hostWaits: number;
   /** Bytes in live GPU buffers, by purpose. */
   bytes: { weights: number; activations: number; uniforms: number; staging: number };
