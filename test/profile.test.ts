@@ -71,6 +71,8 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   state[id.x] = x;
 }`;
 const HEAVY_ITERATIONS = 4096;
+/** Timed passes whose per-dispatch minimum ranks the dispatches. */
+const TIMED_RUNS = 3;
 const INVOCATIONS = 64 * 256;
 
 function spin(iterations: number): PipelineSpec {
@@ -119,26 +121,32 @@ describe('timed passes on the GPU', () => {
     gpu.timing.take();
     let values: Uint32Array;
     try {
-      values = await runPass(plan);
+      // lavapipe's timestamps are the CPU's clock: a busy machine can stall any dispatch (it only ever adds
+      // time), so each dispatch's cost is its least over a few passes.
+      for (let run = 0; run < TIMED_RUNS; run++) values = await runPass(plan);
     } finally {
       gpu.timing.mode = 'off';
     }
     const expected = start.slice();
-    spinOnHost(expected, 2 * plan.reduce((a, b) => a + b, 0));
-    expect(values).toEqual(expected);
+    spinOnHost(expected, (1 + TIMED_RUNS) * plan.reduce((a, b) => a + b, 0));
+    expect(values!).toEqual(expected);
 
-    const [pass, ...others] = gpu.timing.take();
-    expect(others).toEqual([]);
-    expect(pass!.label).toBe('spins');
-    expect(pass!.dispatches).toBe(plan.length);
-    const perDispatch = pass!.perDispatch!;
-    expect(perDispatch.map((d) => d.label)).toEqual(plan.map((n, i) => `spin.${i}.x${n}`));
-    expect(perDispatch.every((d) => d.kernel === 'spin')).toBe(true);
-    const ranked = [...perDispatch].sort((a, b) => b.gpuMs - a.gpuMs);
-    expect(ranked[0]!.label).toBe(`spin.2.x${HEAVY_ITERATIONS}`);
-    for (const d of perDispatch) expect(d.gpuMs).toBeGreaterThanOrEqual(0);
-    const sum = perDispatch.reduce((s, d) => s + d.gpuMs, 0);
-    expect(sum).toBeLessThanOrEqual(pass!.gpuMs! + MS_ROUNDING);
+    const passes = gpu.timing.take();
+    expect(passes.length).toBe(TIMED_RUNS);
+    const least = new Map<string, number>();
+    for (const pass of passes) {
+      expect(pass.label).toBe('spins');
+      expect(pass.dispatches).toBe(plan.length);
+      const perDispatch = pass.perDispatch!;
+      expect(perDispatch.map((d) => d.label)).toEqual(plan.map((n, i) => `spin.${i}.x${n}`));
+      expect(perDispatch.every((d) => d.kernel === 'spin')).toBe(true);
+      for (const d of perDispatch) expect(d.gpuMs).toBeGreaterThanOrEqual(0);
+      const sum = perDispatch.reduce((s, d) => s + d.gpuMs, 0);
+      expect(sum).toBeLessThanOrEqual(pass.gpuMs! + MS_ROUNDING);
+      for (const d of perDispatch) least.set(d.label, Math.min(least.get(d.label) ?? Infinity, d.gpuMs));
+    }
+    const ranked = [...least.entries()].sort((a, b) => b[1] - a[1]);
+    expect(ranked[0]![0]).toBe(`spin.2.x${HEAVY_ITERATIONS}`);
   });
 
   it('times whole passes: the pass holding the heavy dispatch is the busier one; host phases fit in the wall time', async () => {
@@ -148,19 +156,23 @@ describe('timed passes on the GPU', () => {
     gpu.timing.take();
     const started = performance.now();
     try {
-      await runPass([1, 1, 1], 'light');
-      await runPass([1, HEAVY_ITERATIONS, 1], 'heavy');
+      for (let run = 0; run < TIMED_RUNS; run++) {
+        await runPass([1, 1, 1], 'light');
+        await runPass([1, HEAVY_ITERATIONS, 1], 'heavy');
+      }
     } finally {
       gpu.timing.mode = 'off';
     }
     const wall = performance.now() - started;
-    const [light, heavy] = gpu.timing.take();
-    expect([light!.label, heavy!.label]).toEqual(['light', 'heavy']);
-    expect(light!.perDispatch).toBeNull();
-    expect(heavy!.gpuMs!).toBeGreaterThan(light!.gpuMs!);
-    const hostTotal = [light!, heavy!].reduce((s, p) => s + p.host.recordMs + p.host.submitMs + p.host.waitMs + p.host.readbackMs, 0);
+    const passes = gpu.timing.take();
+    expect(passes.map((p) => p.label)).toEqual(Array.from({ length: TIMED_RUNS }, () => ['light', 'heavy']).flat());
+    expect(passes.every((p) => p.perDispatch === null)).toBe(true);
+    // As above: stalls only add time, so the least of each kind is compared.
+    const least = (label: string): number => Math.min(...passes.filter((p) => p.label === label).map((p) => p.gpuMs!));
+    expect(least('heavy')).toBeGreaterThan(least('light'));
+    const hostTotal = passes.reduce((s, p) => s + p.host.recordMs + p.host.submitMs + p.host.waitMs + p.host.readbackMs, 0);
     expect(hostTotal).toBeLessThanOrEqual(wall);
-    expect(heavy!.gpuMs!).toBeLessThanOrEqual(wall);
+    expect(passes.reduce((s, p) => s + p.gpuMs!, 0)).toBeLessThanOrEqual(wall);
   });
 
   it('with timing off, logs nothing and a repeated timed pass creates no GPU object', async () => {
