@@ -14,6 +14,7 @@ import { pythonStrip } from '../src/text/clean';
 import { ftfyUnescapeHtml, pythonHtmlUnescape } from '../src/text/html-unescape';
 import { MAX_CALL_TEXT_CHARS, MAX_TEXT_CHARS, MAX_TEXTS_PER_CALL } from '../src/text/tokenizer';
 import { MAX_VOCABULARY_BYTES, vocabularyFromBpeText } from '../src/text/vocabulary';
+import { referenceBpe } from './reference/bpe';
 import { mulberry32 } from './reference/random';
 
 const shared = (path: string): URL => new URL(`../../shared/${path}`, import.meta.url);
@@ -265,34 +266,6 @@ describe('cleaning as OpenCLIP does (ftfy, html.unescape twice, whitespace, lowe
     }
   });
 });
-
-/**
- * OpenCLIP's SimpleTokenizer.bpe, transliterated line by line (quadratic): the reference the fast merge
- * must equal on every word.
- */
-function referenceBpe(word: string, ranks: ReadonlyMap<string, number>): string[] {
-  let symbols = [...word];
-  symbols[symbols.length - 1] += '</w>';
-  while (symbols.length > 1) {
-    let best = Infinity;
-    let first = '';
-    let second = '';
-    for (let i = 0; i + 1 < symbols.length; i++) {
-      const rank = ranks.get(`${symbols[i]} ${symbols[i + 1]}`) ?? Infinity;
-      if (rank < best) [best, first, second] = [rank, symbols[i]!, symbols[i + 1]!];
-    }
-    if (best === Infinity) break;
-    const merged: string[] = [];
-    for (let i = 0; i < symbols.length; i++) {
-      if (symbols[i] === first && i + 1 < symbols.length && symbols[i + 1] === second) {
-        merged.push(first + second);
-        i++;
-      } else merged.push(symbols[i]!);
-    }
-    symbols = merged;
-  }
-  return symbols;
-}
 
 describe('BPE merges as OpenCLIP does, in O(n log n)', () => {
   const vocabulary = vocabularyFromBpeText(bpeText);

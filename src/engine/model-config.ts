@@ -3,7 +3,7 @@
 // naming the file or the model.
 import { ModelConfigError } from '../errors';
 import { CONFIG_FILE, type ConfigSource, type ModelLocation, type NamedBytes } from '../io/hub';
-import { parseOpenClipConfig, presetConfig, PRESET_NAMES, type CocaConfig, type PresetName } from '../model/config';
+import { parseConfigText, presetConfig, PRESET_NAMES, type CocaConfig, type PresetName } from '../model/config';
 
 /** OpenCLIP's model names in hub repo and folder names: laion/CoCa-ViT-B-32-laion2B-s13B-b90k → coca_ViT-B-32. */
 export function presetForName(name: string): PresetName | null {
@@ -28,11 +28,5 @@ export function configFromSource(source: ConfigSource): CocaConfig {
     if (!(PRESET_NAMES as readonly string[]).includes(source.preset)) throw new ModelConfigError(`no built-in config ${source.preset}; known: ${PRESET_NAMES.join(', ')}`);
     return presetConfig(source.preset as PresetName);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(source.json);
-  } catch (error) {
-    throw new ModelConfigError(`${source.name} is not valid JSON (${(error as Error).message}); it must be OpenCLIP's open_clip_config.json`);
-  }
-  return parseOpenClipConfig(json, source.name);
+  return parseConfigText(source.json, source.name);
 }

@@ -89,15 +89,16 @@ export async function readTorchIndex(source: ByteSource, options: IndexOptions =
         `${source.name}: tensor ${name} [${ref.shape.join(', ')}] at element ${ref.storageOffset} runs past its storage of ${ref.storage.numel}`,
       );
     }
+    const dataOffset = dataOffsets.get(entryName)!;
     const info: TensorInfo = {
       name,
       dtype,
       shape: [...ref.shape],
-      byteOffset: dataOffsets.get(entryName)! + ref.storageOffset * elementBytes,
+      byteOffset: dataOffset + ref.storageOffset * elementBytes,
       byteLength: count * elementBytes,
     };
     tensors.set(name, info);
-    const dataOffset = dataOffsets.get(entryName)!;
+    // The storage's CRC is complete once its last used byte has been read (zip-verify.ts reads any tail).
     const usedEnd = Math.max(checked.get(entryName)?.usedEnd ?? dataOffset, info.byteOffset + info.byteLength);
     checked.set(entryName, { name: entryName, dataOffset, size: entry.size, crc32: entry.crc32, usedEnd });
   }

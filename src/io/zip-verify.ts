@@ -113,6 +113,7 @@ export class CrcCheckedSource implements ByteSource {
     const entryEnd = entry.dataOffset + entry.size;
     const from = Math.max(readStart, entry.dataOffset);
     const to = Math.min(readStart + bytes.byteLength, entryEnd);
+    if (to <= from) return; // an empty read: nothing of the entry went past
     if (from > state.hashed) await this.fill(state, from);
     if (to > state.hashed) {
       state.crc = crc32(bytes.subarray(state.hashed - readStart, to - readStart), state.crc);

@@ -201,10 +201,10 @@ function extraRecords(extra: DataView, where: string, sourceName: string): Map<n
   let at = 0;
   while (at < extra.byteLength) {
     const body = at + 4;
-    if (body > extra.byteLength || body + extra.getUint16(at + 2, true) > extra.byteLength) {
+    const length = body <= extra.byteLength ? extra.getUint16(at + 2, true) : Infinity;
+    if (body + length > extra.byteLength) {
       throw new CheckpointFormatError('bad-zip', `${sourceName}: ${where} has a damaged extra field (its records do not fill its length)`);
     }
-    const length = extra.getUint16(at + 2, true);
     records.set(extra.getUint16(at, true), new DataView(extra.buffer, extra.byteOffset + body, length));
     at = body + length;
   }
@@ -235,7 +235,7 @@ function applyZip64Extra(entry: ZipEntry, extra: DataView, sourceName: string): 
 
 /** Refuses entries that cannot be read in place: compressed or encrypted. */
 function checkStored(entry: ZipEntry, sourceName: string): void {
-  if (entry.flags & 0x1) {
+  if (entry.flags & FLAG_ENCRYPTED) {
     throw new CheckpointFormatError('compressed-entry', `${sourceName}: zip entry ${entry.name} is encrypted`);
   }
   if (entry.method !== 0) {

@@ -252,9 +252,10 @@ function parseVision(s: Section): VisionConfig {
   return config;
 }
 
-function parseText(s: Section): TextConfig {
+/** The dimensions the text tower and the multimodal decoder share, with OpenCLIP's CLIPTextCfg defaults. */
+function sequenceTower(s: Section): TextConfig & DecoderConfig {
   const width = s.positiveInt('width', CONFIG_LIMITS.width, 512);
-  const config: TextConfig = {
+  const config = {
     contextLength: s.positiveInt('context_length', CONFIG_LIMITS.contextLength, 77),
     vocabSize: s.positiveInt('vocab_size', CONFIG_LIMITS.vocabSize, 49408),
     width,
@@ -263,6 +264,11 @@ function parseText(s: Section): TextConfig {
     mlpRatio: s.mlpRatio(width),
   };
   s.checkHeads(config.width, config.heads);
+  return config;
+}
+
+function parseText(s: Section): TextConfig {
+  const config = sequenceTower(s);
   s.mustBe('embed_cls', [true], 'a text tower without the class token (CoCa needs embed_cls: true)');
   s.mustBe('pad_id', [0], 'a padding token other than 0');
   s.mustBe('ls_init_value', [null], 'layer scale (ls_init_value)');
@@ -284,16 +290,7 @@ function parseText(s: Section): TextConfig {
 }
 
 function parseDecoder(s: Section): DecoderConfig {
-  const width = s.positiveInt('width', CONFIG_LIMITS.width, 512);
-  const config: DecoderConfig = {
-    contextLength: s.positiveInt('context_length', CONFIG_LIMITS.contextLength, 77),
-    vocabSize: s.positiveInt('vocab_size', CONFIG_LIMITS.vocabSize, 49408),
-    width,
-    heads: s.positiveInt('heads', CONFIG_LIMITS.heads, 8),
-    layers: s.positiveInt('layers', CONFIG_LIMITS.layers, 12),
-    mlpRatio: s.mlpRatio(width),
-  };
-  s.checkHeads(config.width, config.heads);
+  const config = sequenceTower(s);
   s.mustBe('ls_init_value', [null], 'layer scale (ls_init_value)');
   s.mustBeEmpty('act_kwargs', 'activation arguments');
   s.mustBeEmpty('norm_kwargs', 'normalization arguments');

@@ -100,11 +100,9 @@ export class ClipTokenizer {
 
   /** The first ids of encode(text): BPE stops once `limit` ids are known (a word's ids may go past it). */
   private encodeUpTo(text: string, limit: number): number[] {
-    checkTextLength(text);
     const ids: number[] = [];
-    for (const [word] of cleanText(text).replace(IOTA_SUBSCRIPT, ' ').matchAll(WORD_PATTERN)) {
+    for (const spelled of byteLevelWords(text)) {
       if (ids.length >= limit) break;
-      const spelled = toByteLevel(word);
       const special = this.specialIds.get(spelled);
       if (special !== undefined) ids.push(special);
       else for (const id of this.encoder.encodeWord(spelled)) ids.push(id);
@@ -161,6 +159,15 @@ export class ClipTokenizer {
     const beforeEnd = this.decode(ids).split(END_OF_TEXT)[0]!;
     return pythonStrip(beforeEnd.replaceAll(START_OF_TEXT, ''));
   }
+}
+
+/**
+ * OpenCLIP's pre-tokenization: the words of the cleaned text, in order, each spelled in the byte-level
+ * alphabet (what BPE works on). Lazy, so a caller that has enough tokens stops the splitting too.
+ */
+export function* byteLevelWords(text: string): Generator<string> {
+  checkTextLength(text);
+  for (const [word] of cleanText(text).replace(IOTA_SUBSCRIPT, ' ').matchAll(WORD_PATTERN)) yield toByteLevel(word);
 }
 
 function checkTextLength(text: string): void {
