@@ -102,12 +102,15 @@ describe('ranking', () => {
     }
     expect(index.delete('p17')).toBe(false);
     expect(index.size).toBe(37);
+    // Two rows pointing the same way tie exactly: they come out by id, not by the order they were added in.
+    index.set('p9', reference.get('p30')!);
+    reference.set('p9', reference.get('p30')!);
     const query = [0.3, -0.2, 0.9, 0.1, -0.4];
     const want = [...reference.entries()].map(([id, v]) => ({ id, score: cosine(v, query) }));
-    // The index keeps no insertion order for ties once rows move; these rows have no exact ties.
-    want.sort((a, b) => b.score - a.score);
-    const got = index.rank(query, 10);
-    expect(got.map((r) => r.id)).toEqual(want.slice(0, 10).map((r) => r.id));
+    want.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+    const got = index.rank(query, 37);
+    expect(got.map((r) => r.id)).toEqual(want.map((r) => r.id));
+    expect(got.findIndex((r) => r.id === 'p9')).toBe(got.findIndex((r) => r.id === 'p30') + 1); // 'p30' < 'p9'
     for (const [i, r] of got.entries()) expect(Math.abs(r.score - want[i]!.score)).toBeLessThan(SCORE_TOL);
     expect(index.rank(query, 100, (id) => id.endsWith('1')).map((r) => r.id)).toEqual(want.filter((r) => r.id.endsWith('1')).map((r) => r.id));
     expect(() => index.rank([1, 2], 3)).toThrow(RangeError);
