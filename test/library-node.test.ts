@@ -17,7 +17,7 @@ import type { CocaModel } from '../src/model/coca';
 import type { ClipTokenizer } from '../src/text/index';
 import { golden, goldenJson, loadTiny, tokenizer, type GoldenJson } from './helpers/golden';
 import { cosine, maxAbsDiff } from './helpers/gpu';
-import { generatePhotos, type GeneratedPhoto } from './browser/library-images';
+import { generatePhotos, type GeneratedPhoto } from './browser/library-fixtures';
 
 /** golden/README.md: fp32 features within 1e-4 of OpenCLIP's. */
 const GOLDEN_TOL = 1e-4;
