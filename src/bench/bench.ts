@@ -7,6 +7,7 @@ import { nodeShaders } from '../gpu/shaders-node';
 import { PRESET_NAMES, type PresetName } from '../model/config';
 import type { WeightDtype } from '../model/weights';
 import { formatTable } from './harness';
+import { LIBRARY_BENCH_CONFIG, runLibraryBench } from './library-bench';
 import { runModelBench, type BenchRecord } from './model-bench';
 
 interface Args {
@@ -40,7 +41,10 @@ function parse(argv: string[]): Args {
 async function runNode(args: Args, emit: (r: BenchRecord) => void): Promise<void> {
   const gpu = new Gpu(await acquireDevice({ gpu: nodeGpu() }), nodeShaders());
   try {
-    for (const config of args.configs) await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+    for (const config of args.configs) {
+      await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+      if (config === LIBRARY_BENCH_CONFIG) await runLibraryBench({ gpu, config, dtype: args.dtype, quick: args.quick, emit });
+    }
   } finally {
     gpu.destroy();
   }
