@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortError, LibraryError, QuotaExceededError } from '../src/errors';
 import { bestLabels, csvCell, toCsv, toJsonl, type ExportRow } from '../src/library/export';
 import { byPath, isImageFile } from '../src/library/files';
-import { createLibrary, type Library } from '../src/library/library';
+import { createLibrary, MAX_PHOTO_BYTES, type Library } from '../src/library/library';
 import { NodeLibraryModel } from '../src/library/model-node';
 import { EmbeddingIndex, topK } from '../src/library/rank';
 import { MemoryLibraryStore, type LibraryScope, type PendingPhoto } from '../src/library/store';
@@ -357,9 +357,12 @@ describe('indexing with the golden tiny CoCa (Node, lavapipe)', () => {
       { file: new Blob(['these are my notes, not a picture\n'], { type: 'image/png' }), path: 'notes.png' },
       { file: new Blob([], { type: 'image/jpeg' }), path: 'empty.jpg' },
     ];
-    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, ...inputsOf(photos.slice(3, 6))]);
+    // A file over MAX_PHOTO_BYTES is refused unread (its size is all that is looked at).
+    const huge = Object.defineProperty(new Blob(['x'], { type: 'image/png' }), 'size', { value: MAX_PHOTO_BYTES + 1 });
+    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, { file: huge, path: 'huge.png' }, ...inputsOf(photos.slice(3, 6))]);
     expect(result.added).toBe(6);
-    expect(result.failed.map((f) => f.path)).toEqual(['notes.png', 'empty.jpg']);
+    expect(result.failed.map((f) => f.path)).toEqual(['huge.png', 'notes.png', 'empty.jpg']);
+    expect(result.failed[0]!.message).toBe('the file is 200.0 MB; photos up to 200 MB are indexed');
     for (const f of result.failed) expect(f.message.length).toBeGreaterThan(10);
     expect(lib.pendingCount).toBe(0);
     expect(lib.list().map((e) => e.path).sort()).toEqual(byPath(photos.slice(0, 6)).map((p) => p.path));

@@ -37,6 +37,8 @@ const DEFAULT_BATCH_SIZE = 8;
 /** Larger batches would hold that many decoded photos in memory at once for little speed. */
 const MAX_BATCH_SIZE = 64;
 const DEFAULT_K = 20;
+/** Larger files are refused unread (a 100-megapixel PNG is well under this). */
+export const MAX_PHOTO_BYTES = 200e6;
 const DEFAULT_TOP_LABELS = 3;
 /** Photos queued per store transaction while reading (fewer transactions; a reload loses at most this many hashes). */
 const QUEUE_GROUP = 16;
@@ -44,6 +46,9 @@ const QUEUE_GROUP = 16;
 const TEXT_CACHE_SIZE = 64;
 /** Labels encoded per call when exporting. */
 const LABEL_BATCH = 32;
+
+/** One IndexedDB connection for every library of the page. */
+let sharedStore: IdbLibraryStore | null = null;
 
 /** The index a model's entries are filed under: another model, revision or weight dtype has its own. */
 export function modelKey(info: LibraryModel['info']): string {
@@ -57,7 +62,7 @@ export async function createLibrary(model: LibraryModel, options: LibraryOptions
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) throw new LibraryError(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}, not ${batchSize}`);
   if (!model.info.id) throw new LibraryError('the model has no id yet: create the library once the model is loaded');
-  const store = options.store ?? new IdbLibraryStore();
+  const store = options.store ?? (sharedStore ??= new IdbLibraryStore());
   const thumbnail = options.thumbnail === false ? null : (options.thumbnail ?? makeThumbnail);
   const scope: LibraryScope = { library: name, model: modelKey(model.info) };
   const [entries, pending] = await Promise.all([store.entries(scope), store.pending(scope)]);
@@ -156,6 +161,13 @@ export class Library {
     report();
     for (const input of list) {
       throwIfAborted(signal);
+      if (input.file.size > MAX_PHOTO_BYTES) {
+        // Refused before reading: hashing would hold the whole file in memory.
+        early.failed.push({ path: input.path, name: input.name, message: `the file is ${(input.file.size / 1e6).toFixed(1)} MB; photos up to ${MAX_PHOTO_BYTES / 1e6} MB are indexed` });
+        read++;
+        report();
+        continue;
+      }
       const id = await sha256Hex(await input.file.arrayBuffer());
       read++;
       if (this.entries.has(id) || this.queued.has(id) || inGroup.has(id)) {
@@ -229,6 +241,7 @@ export class Library {
   /** Photos ranked by cosine similarity with a text (or a text embedding), best first. */
   async search(query: string | Float32Array, options: SearchOptions = {}): Promise<SearchHit[]> {
     const k = checkK(options.k);
+    if (this.entries.size === 0) return [];
     const embedding = typeof query === 'string' ? await this.textEmbedding(query) : query;
     return this.rank(embedding, k, captionFilter(options.captionContains));
   }
