@@ -359,10 +359,12 @@ describe('indexing with the golden tiny CoCa (Node, lavapipe)', () => {
     ];
     // A file over MAX_PHOTO_BYTES is refused unread (its size is all that is looked at).
     const huge = Object.defineProperty(new Blob(['x'], { type: 'image/png' }), 'size', { value: MAX_PHOTO_BYTES + 1 });
-    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, { file: huge, path: 'huge.png' }, ...inputsOf(photos.slice(3, 6))]);
+    // A picked file deleted from the disk since: the browser's File can no longer be read.
+    const gone = Object.defineProperty(new Blob(['x'], { type: 'image/png' }), 'arrayBuffer', { value: () => Promise.reject(new DOMException('the file was deleted', 'NotReadableError')) });
+    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, { file: huge, path: 'huge.png' }, { file: gone, path: 'gone.png' }, ...inputsOf(photos.slice(3, 6))]);
     expect(result.added).toBe(6);
-    expect(result.failed.map((f) => f.path)).toEqual(['huge.png', 'notes.png', 'empty.jpg']);
-    expect(result.failed[0]!.message).toBe('the file is 200.0 MB; photos up to 200 MB are indexed');
+    expect(result.failed.map((f) => f.path)).toEqual(['huge.png', 'gone.png', 'notes.png', 'empty.jpg']);
+    expect(result.failed.slice(0, 2).map((f) => f.message)).toEqual(['the file is 200.0 MB; photos up to 200 MB are indexed', 'the file was deleted']);
     for (const f of result.failed) expect(f.message.length).toBeGreaterThan(10);
     expect(lib.pendingCount).toBe(0);
     expect(lib.list().map((e) => e.path).sort()).toEqual(byPath(photos.slice(0, 6)).map((p) => p.path));

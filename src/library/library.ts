@@ -134,7 +134,8 @@ export class Library {
    * Adds photos: known ones (same bytes already indexed or queued) cost one hash each; new ones are queued
    * and indexed. Resolves when the queue is empty, with what this run did. Rejects with AbortError when
    * `signal` aborts (what was not indexed stays queued), or with the model's error (the batch stays queued).
-   * A photo the model cannot decode is reported in `failed` and dropped from the queue.
+   * A photo that cannot be used (not an image, corrupt, over MAX_PHOTO_BYTES, no longer readable) is reported
+   * in `failed` and not queued, or dropped from the queue.
    */
   async add(inputs: Iterable<LibraryInput>, options: AddOptions = {}): Promise<AddResult> {
     const { signal, onProgress } = options;
@@ -168,7 +169,16 @@ export class Library {
         report();
         continue;
       }
-      const id = await sha256Hex(await input.file.arrayBuffer());
+      let id: string;
+      try {
+        id = await sha256Hex(await input.file.arrayBuffer());
+      } catch (error) {
+        if (!isPhotoError(error)) throw error;
+        early.failed.push({ path: input.path, name: input.name, message: (error as Error).message });
+        read++;
+        report();
+        continue;
+      }
       read++;
       if (this.entries.has(id) || this.queued.has(id) || inGroup.has(id)) {
         known++;
@@ -399,7 +409,7 @@ export class Library {
         if (embedding instanceof Error) throw embedding;
         entries.push(await this.entryFor(photo, embedding, run.stop.signal));
       } catch (error) {
-        if (!isImageError(error)) throw error;
+        if (!isPhotoError(error)) throw error;
         failed.push({ path: photo.path, name: photo.name, message: (error as Error).message });
       }
     }
@@ -418,7 +428,7 @@ export class Library {
     try {
       return await this.coca.encodeImage(files);
     } catch (error) {
-      if (!isImageError(error)) throw error;
+      if (!isPhotoError(error)) throw error;
       if (files.length === 1) return [error as Error];
       const out: (Float32Array | Error)[] = [];
       for (const file of files) out.push(...(await this.encode([file])));
@@ -499,8 +509,13 @@ function captionFilter(words: string | undefined): ((entry: LibraryEntry) => boo
   };
 }
 
-function isImageError(error: unknown): boolean {
-  return error instanceof ImageDecodeError || error instanceof ImageTooLargeError;
+/**
+ * A problem with one photo rather than with the model or the store: not an image, too large, or a file the
+ * browser can no longer read (moved, deleted or changed on disk since it was picked).
+ */
+function isPhotoError(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return error instanceof ImageDecodeError || error instanceof ImageTooLargeError || name === 'NotReadableError' || name === 'NotFoundError';
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -89,7 +89,7 @@ export interface AddResult {
   added: number;
   /** Given files already in the index or already queued. */
   known: number;
-  /** Photos that could not be indexed (not an image, corrupt, too large): they are not retried. */
+  /** Photos that could not be indexed (not an image, corrupt, too large, no longer readable): they are not retried. */
   failed: { path: string; name: string; message: string }[];
 }
 
