@@ -2,6 +2,7 @@
 // the golden tiny model on the local hub, in headless Chromium: a picked folder of 44 photos is indexed with
 // progress; leaving the page mid-run and coming back resumes the queue (indexed photos stay, the rest are
 // finished, none stored twice); the golden photos, captioned while indexing, get OpenCLIP's greedy captions;
+// photos dropped on the view are indexed;
 // search as you type, more like this, the caption filter, export and delete are checked against the stored
 // entries and a Node reference (the same model on lavapipe); with the network off and both servers gone, the
 // installed app loads the model from the cache and search still works.
@@ -196,6 +197,20 @@ describe('the Library view (built for a sub-path, tiny golden model, Chromium)',
     await page.setInputFiles('#library-files', [...SAMPLE_PHOTOS].map((name) => path.join(SHARED, 'images', name)));
     await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '48' && document.getElementById('library-section')?.dataset.state === 'done', undefined, { timeout: 120_000 });
     expect(await page.textContent('#library-status')).toBe('48 photos in this model’s library · 4 captioned.');
+
+    // Photos dropped on the Library's zone are indexed there (the Images panel leaves them); other files are skipped.
+    await page.uncheck('#library-caption');
+    const dropped = ['mode-L.png', 'mode-P.png'].map((name) => ({ name, type: 'image/png', bytes: [...readFileSync(path.join(SHARED, 'images', 'modes', name))] }));
+    dropped.push({ name: 'notes.txt', type: 'text/plain', bytes: [...Buffer.from('not a photo')] });
+    await page.evaluate((files) => {
+      const transfer = new DataTransfer();
+      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: f.type }));
+      document.getElementById('library-drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, dropped);
+    await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '50' && document.getElementById('library-section')?.dataset.state === 'done', undefined, { timeout: 60_000 });
+    expect(await page.textContent('#library-progress-text')).toMatch(/^Indexed 2 new photos in .* · 1 other file skipped\.$/);
+    expect(await page.locator('#image-list .image-item').count()).toBe(0);
+
     stored = (await readDatabase(page)).entries;
     const golden = await goldenJson();
     for (const want of golden.greedy.captions) expect(stored.find((e) => e.path === want.image)?.caption).toBe(want.text);
@@ -214,10 +229,10 @@ describe('the Library view (built for a sub-path, tiny golden model, Chromium)',
     const [text] = await reference.encodeText([QUERY]);
     await search(QUERY);
     const shown = await shownResults();
-    expect(shown).toHaveLength(48);
+    expect(shown).toHaveLength(50);
     expectRanking(shown, new Map(stored.map((e) => [e.id, cosine(e.embedding, text!)])), ADAPTER_TOL);
     onlineResults = shown;
-    expect(await page.locator('#library-results .library-item img').count()).toBe(48);
+    expect(await page.locator('#library-results .library-item img').count()).toBe(50);
     if (UPDATE_README_SCREENSHOT) {
       const shot = path.join(REPO_ROOT, 'public', 'library.png');
       await page.setViewportSize({ width: 1000, height: 1000 });
@@ -269,12 +284,12 @@ describe('the Library view (built for a sub-path, tiny golden model, Chromium)',
     const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#library-export-csv')]);
     const rows = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
     expect(rows[0]).toBe('path,name,sha256,size,caption,best_labels,best_label_scores');
-    expect(rows).toHaveLength(49);
+    expect(rows).toHaveLength(51);
 
     // Delete one photo.
     const gone = shown.at(-1)!;
     await page.locator(`#library-results .library-item[data-id="${gone.id}"] .delete`).click();
-    await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '47');
+    await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '49');
     expect((await readDatabase(page)).entries.map((e) => e.id)).not.toContain(gone.id);
     stored = stored.filter((e) => e.id !== gone.id);
     onlineResults = onlineResults.filter((h) => h.id !== gone.id);
@@ -287,7 +302,7 @@ describe('the Library view (built for a sub-path, tiny golden model, Chromium)',
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     expect(await waitForModel()).toMatch(/from this browser’s storage/);
-    await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '47');
+    await page.waitForFunction(() => document.getElementById('library-status')?.dataset.size === '49');
     await search(QUERY);
     const shown = await shownResults();
     expect(shown.map((h) => h.id)).toEqual(onlineResults.map((h) => h.id));

@@ -19,16 +19,27 @@ export function fromFileList(files: FileList | readonly File[]): PickedPhotos {
   return collect([...files].map((file) => ({ file, path: file.webkitRelativePath || file.name })));
 }
 
-/**
- * From a drop: files and whole folders. The entries are taken while the event is live (the DataTransfer
- * is emptied after it); their contents are read afterwards.
- */
-export function entriesOfDrop(transfer: DataTransfer): FileSystemEntry[] {
-  return [...transfer.items].map((item) => (item.kind === 'file' ? item.webkitGetAsEntry() : null)).filter((e): e is FileSystemEntry => e !== null);
+/** What a drop holds: file-system entries (files and whole folders) and, where the browser gives no entry, plain files. */
+export interface DroppedItems {
+  entries: FileSystemEntry[];
+  files: File[];
 }
 
-export async function fromDroppedEntries(entries: readonly FileSystemEntry[]): Promise<PickedPhotos> {
-  const found: { file: File; path: string }[] = [];
+/** Taken while the drop event is live (the DataTransfer is emptied after it); read afterwards with fromDrop. */
+export function itemsOfDrop(transfer: DataTransfer): DroppedItems {
+  const dropped: DroppedItems = { entries: [], files: [] };
+  for (const item of transfer.items) {
+    if (item.kind !== 'file') continue;
+    const entry = item.webkitGetAsEntry();
+    const file = entry ? null : item.getAsFile();
+    if (entry) dropped.entries.push(entry);
+    else if (file) dropped.files.push(file);
+  }
+  return dropped;
+}
+
+export async function fromDrop(dropped: DroppedItems): Promise<PickedPhotos> {
+  const found: { file: File; path: string }[] = dropped.files.map((file) => ({ file, path: file.name }));
   const visit = async (entry: FileSystemEntry): Promise<void> => {
     if (entry.isFile) {
       const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
@@ -37,7 +48,7 @@ export async function fromDroppedEntries(entries: readonly FileSystemEntry[]): P
       for (const child of await readAllEntries(entry as FileSystemDirectoryEntry)) await visit(child);
     }
   };
-  for (const entry of entries) await visit(entry);
+  for (const entry of dropped.entries) await visit(entry);
   return collect(found);
 }
 

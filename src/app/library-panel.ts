@@ -8,7 +8,7 @@ import { parseLabelList } from '../widget/labels';
 import { STRATEGIES } from './caption-panel';
 import { describeError, el, replaceChildren } from './dom';
 import { formatDuration, formatPercent } from './format';
-import { canPickDirectory, entriesOfDrop, fromDroppedEntries, fromFileList, pickDirectory, type PickedPhotos } from './library-files';
+import { canPickDirectory, fromDrop, fromFileList, itemsOfDrop, pickDirectory, type PickedPhotos } from './library-files';
 import type { AppState } from './state';
 
 /** The app keeps one library per model under this name. */
@@ -217,8 +217,7 @@ export class LibraryPanel {
       // Taken here, not by the Images panel's page-wide drop handler.
       event.preventDefault();
       zone.classList.remove('dragging');
-      const entries = entriesOfDrop(event.dataTransfer);
-      void fromDroppedEntries(entries).then(
+      void fromDrop(itemsOfDrop(event.dataTransfer)).then(
         (picked) => this.index(picked),
         (error: unknown) => this.showError('The dropped files could not be read', error),
       );
@@ -513,7 +512,7 @@ function barWidth(score: number, best: number): string {
 function describeResult(result: AddResult, skipped: number, ms: number): string {
   const parts = [`Indexed ${result.added} new photo${result.added === 1 ? '' : 's'} in ${formatDuration(ms)}`];
   if (result.known > 0) parts.push(`${result.known} already in the library`);
-  if (skipped > 0) parts.push(`${skipped} other files skipped`);
+  if (skipped > 0) parts.push(`${skipped} other file${skipped === 1 ? '' : 's'} skipped`);
   if (result.failed.length > 0) parts.push(`${result.failed.length} could not be read: ${result.failed.map((f) => f.path).join(', ')}`);
   return `${parts.join(' · ')}.`;
 }
