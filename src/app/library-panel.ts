@@ -12,7 +12,7 @@ import { canPickDirectory, fromDrop, fromFileList, itemsOfDrop, pickDirectory, t
 import type { AppState } from './state';
 
 /** The app keeps one library per model under this name. */
-export const APP_LIBRARY_NAME = 'photos';
+const APP_LIBRARY_NAME = 'photos';
 /** Thumbnails shown at once: search results, or the newest photos when there is no query. */
 const RESULTS_SHOWN = 60;
 /** Typing pauses this long before a query is encoded (each keystroke would otherwise queue a text encode). */

@@ -122,10 +122,6 @@ export class Library {
     return this.queued.size;
   }
 
-  get indexing(): boolean {
-    return this.run !== null;
-  }
-
   get paused(): boolean {
     return this.pausedFlag;
   }

@@ -67,13 +67,13 @@ export interface AddOptions {
 export interface IndexProgress {
   /** 'reading': hashing the given files; 'indexing': encoding the queue; 'paused'; 'done'. */
   phase: 'reading' | 'indexing' | 'paused' | 'done';
-  /** Files hashed so far, of those given to this call. */
+  /** Files hashed so far, of those given to this add() call (both 0 outside the reading phase). */
   read: number;
   toRead: number;
   /** Photos finished (indexed or failed) in this run, of all queued (including ones left from before). */
   done: number;
   total: number;
-  /** Given files that were already in the index (or already queued): nothing to encode. */
+  /** Given files already in the index (or already queued): nothing to encode (reading phase; 0 after). */
   known: number;
   failed: number;
   /** Photos per second since indexing started, pauses excluded (0 until the first batch is done). */
