@@ -59,7 +59,7 @@ function libConfig(): UserConfig {
       target: 'es2022',
       lib: {
         entry: {
-          index: fileURLToPath(new URL('./src/client/index.ts', import.meta.url)),
+          index: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
           widget: fileURLToPath(new URL('./src/widget/index.ts', import.meta.url)),
         },
         formats: ['es'],

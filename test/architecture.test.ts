@@ -1,6 +1,6 @@
 // The shape of src/, from its imports (parsed with TypeScript's parser; `import type`, `export … from` and
 // `import()` included): no import cycle, and every import runs down the layers
-//   faces (app, widget) → client → worker → engine → model → kernels → gpu
+//   package entry → faces (app, widget) → library → client → worker → engine → model → kernels → gpu
 // where the client and the worker both import the protocol (which imports only the engine's API types),
 // io, text and image sit beside them (usable from model upwards, importing none of the layers), errors.ts
 // and options.ts under everything, and the CLI and benchmarks on top. The page never loads GPU or Node code.
@@ -74,12 +74,13 @@ const internal = (imports: readonly Import[]): Import[] => imports.filter((i) =>
 /** A file's part of the architecture: its folder under src/, or the shared root modules. */
 function part(file: string): string {
   if (file === 'errors.ts' || file === 'options.ts') return 'shared';
+  if (file === 'index.ts') return 'package';
   const folder = file.split('/')[0]!;
   return folder === 'app' || folder === 'widget' ? 'faces' : folder;
 }
 
 /** The main chain, top to bottom: a part may import the parts after it. The protocol sits under both of its sides. */
-const LAYERS = ['faces', 'client', 'worker', 'protocol', 'engine', 'model', 'kernels', 'gpu'];
+const LAYERS = ['package', 'faces', 'library', 'client', 'worker', 'protocol', 'engine', 'model', 'kernels', 'gpu'];
 const BESIDE = ['io', 'text', 'image'];
 const HOSTS = ['cli', 'bench'];
 
@@ -103,13 +104,11 @@ describe('the architecture of src/', () => {
   });
 
   /**
-   * Files that import each other in gpu/ and kernels/, which another branch restructures (issue 9: kernels in
-   * folders, adapter facts in gpu/); this branch does not edit them. Each goes when that work untangles it.
+   * The one known tangle: the Gpu makes recorders (a value import), and a Recorder and the pass timer take
+   * the Gpu as a type. Breaking it means recorders made outside the Gpu (gpu.recorder() is called everywhere),
+   * so it stays, listed, until that change is worth it.
    */
-  const TANGLES_OUTSIDE_THIS_BRANCH = [
-    ['gpu/gpu.ts', 'gpu/recorder.ts'],
-    ['kernels/gemv.ts', 'kernels/matmul-common.ts', 'kernels/matmul-cpu.ts', 'kernels/matmul.ts'],
-  ];
+  const KNOWN_TANGLES = [['gpu/gpu.ts', 'gpu/recorder.ts', 'gpu/timing.ts']];
 
   it('has no import cycle, type imports included', () => {
     // Tarjan's strongly connected components: every file that can reach itself is in one with more than
@@ -137,11 +136,11 @@ describe('the architecture of src/', () => {
       }
     };
     for (const file of [...FILES].sort()) if (!index.has(file)) visit(file);
-    const known = (t: string[]): boolean => TANGLES_OUTSIDE_THIS_BRANCH.some((k) => t.every((f) => k.includes(f)));
+    const known = (t: string[]): boolean => KNOWN_TANGLES.some((k) => t.every((f) => k.includes(f)));
     expect(tangles.filter((t) => !known(t))).toEqual([]);
   });
 
-  it('imports run down the layers: faces → client → worker → engine → model → kernels → gpu, the protocol under both sides, io/text/image beside', () => {
+  it('imports run down the layers: package → faces → library → client → worker → engine → model → kernels → gpu, the protocol under both sides, io/text/image beside', () => {
     const wrong: string[] = [];
     for (const [file, imports] of GRAPH) {
       for (const { target } of internal(imports)) {
@@ -171,7 +170,7 @@ describe('the architecture of src/', () => {
       .map(([file]) => file);
     expect(misplaced).toEqual([]);
     // Everything a browser bundle loads, type imports aside (they are erased).
-    const entries = ['client/index.ts', 'widget/index.ts', 'worker/coca-worker.ts', 'app/main.ts', 'app/sw.ts'];
+    const entries = ['index.ts', 'client/index.ts', 'widget/index.ts', 'worker/coca-worker.ts', 'app/main.ts', 'app/sw.ts'];
     const reached = new Set<string>();
     const walk = (file: string): void => {
       if (reached.has(file)) return;

@@ -247,7 +247,7 @@ describe('offline PWA', () => {
     const listed = new Set(JSON.parse(/"files":(\[[^\]]*\])/.exec(sw)![1]!) as string[]);
     const walk = (dir: string, prefix = ''): string[] =>
       readdirSync(dir).flatMap((name) => (statSync(path.join(dir, name)).isDirectory() ? walk(path.join(dir, name), `${prefix}${name}/`) : [`${prefix}${name}`]));
-    const built = walk(siteDir).filter((f) => f !== 'sw.js' && f !== 'screenshot.png' && !f.endsWith('.map'));
+    const built = walk(siteDir).filter((f) => f !== 'sw.js' && f !== 'screenshot.png' && f !== 'library.png' && !f.endsWith('.map'));
     expect([...listed].sort()).toEqual(['./', ...built.map((f) => `./${f}`)].sort());
     const manifest = JSON.parse(readFileSync(path.join(siteDir, 'manifest.webmanifest'), 'utf8')) as { icons: { src: string; sizes: string; purpose: string }[]; display: string };
     expect(manifest.display).toBe('standalone');

@@ -5,7 +5,7 @@ import { describeProgress, formatBytes, formatDuration, formatPercent, progressF
 import { asBaseUrl, findCached, HUB_MODELS, isRepoId, settingsFromQuery } from '../src/app/models';
 import { parseLabels } from '../src/app/similarity-panel';
 import { parseByteRange } from '../src/app/build/plugins-node';
-import { labelTexts, parseLabelList } from '../src/widget/labels';
+import { labelTexts, parseLabelList } from '../src/client/labels';
 
 describe('progress formatting', () => {
   it('sizes in decimal units, as the hub states them', () => {

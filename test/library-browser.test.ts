@@ -9,16 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import type { ClientModule } from './browser/runtime-page';
-import type { Coca, IndexProgress } from '../src/client/index';
+import type { Coca, IndexProgress } from '../src/index';
 import { decodeImageBytes } from '../src/image/decode-node';
 import { THUMBNAIL_SIZE } from '../src/library/thumbnail';
 import { launchChromium, startViteServer } from './helpers/browser';
-import { SHARED, TINY } from './helpers/golden';
 import { cosine, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { tempDir } from './browser/faces-build';
-import { generatePhotos, writePhotos, type GeneratedPhoto } from './browser/library-images';
-import { readFileSync } from 'node:fs';
+import { generatePhotos, tinyHubRepo, writePhotos, type GeneratedPhoto } from './browser/library-fixtures';
 
 /** One photo encoded in a batch of 8 and alone: the same kernels on the same rows, rounding apart. */
 const BATCH_TOL = 1e-5;
@@ -51,16 +49,9 @@ let photos: GeneratedPhoto[];
 let folder: string;
 
 beforeAll(async () => {
-  const file = (p: string): Uint8Array => new Uint8Array(readFileSync(p));
   [{ server, url: viteUrl }, hub, browser, photos] = await Promise.all([
     startViteServer(),
-    startHubServer({
-      [REPO]: {
-        'open_clip_config.json': file(`${TINY}open_clip_config.json`),
-        'open_clip_model.safetensors': file(`${TINY}open_clip_model.safetensors`),
-        'bpe_simple_vocab_16e6.txt.gz': file(`${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`),
-      },
-    }),
+    startHubServer({ [REPO]: tinyHubRepo() }),
     launchChromium(),
     generatePhotos(),
   ]);

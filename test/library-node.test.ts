@@ -6,18 +6,18 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortError, LibraryError, QuotaExceededError } from '../src/errors';
 import { bestLabels, csvCell, toCsv, toJsonl, type ExportRow } from '../src/library/export';
 import { byPath, isImageFile } from '../src/library/files';
-import { createLibrary, type Library } from '../src/library/library';
+import { createLibrary, MAX_PHOTO_BYTES, type Library } from '../src/library/library';
 import { NodeLibraryModel } from '../src/library/model-node';
 import { EmbeddingIndex, topK } from '../src/library/rank';
 import { MemoryLibraryStore, type LibraryScope, type PendingPhoto } from '../src/library/store';
 import type { IndexProgress, LibraryInput, LibraryModel } from '../src/library/types';
-import { labelTexts } from '../src/widget/labels';
+import { labelTexts } from '../src/client/labels';
 import type { CaptionOptions, CaptionResult } from '../src/client/types';
 import type { CocaModel } from '../src/model/coca';
 import type { ClipTokenizer } from '../src/text/index';
 import { golden, goldenJson, loadTiny, tokenizer, type GoldenJson } from './helpers/golden';
 import { cosine, maxAbsDiff } from './helpers/gpu';
-import { generatePhotos, type GeneratedPhoto } from './browser/library-images';
+import { generatePhotos, type GeneratedPhoto } from './browser/library-fixtures';
 
 /** golden/README.md: fp32 features within 1e-4 of OpenCLIP's. */
 const GOLDEN_TOL = 1e-4;
@@ -102,12 +102,15 @@ describe('ranking', () => {
     }
     expect(index.delete('p17')).toBe(false);
     expect(index.size).toBe(37);
+    // Two rows pointing the same way tie exactly: they come out by id, not by the order they were added in.
+    index.set('p9', reference.get('p30')!);
+    reference.set('p9', reference.get('p30')!);
     const query = [0.3, -0.2, 0.9, 0.1, -0.4];
     const want = [...reference.entries()].map(([id, v]) => ({ id, score: cosine(v, query) }));
-    // The index keeps no insertion order for ties once rows move; these rows have no exact ties.
-    want.sort((a, b) => b.score - a.score);
-    const got = index.rank(query, 10);
-    expect(got.map((r) => r.id)).toEqual(want.slice(0, 10).map((r) => r.id));
+    want.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+    const got = index.rank(query, 37);
+    expect(got.map((r) => r.id)).toEqual(want.map((r) => r.id));
+    expect(got.findIndex((r) => r.id === 'p9')).toBe(got.findIndex((r) => r.id === 'p30') + 1); // 'p30' < 'p9'
     for (const [i, r] of got.entries()) expect(Math.abs(r.score - want[i]!.score)).toBeLessThan(SCORE_TOL);
     expect(index.rank(query, 100, (id) => id.endsWith('1')).map((r) => r.id)).toEqual(want.filter((r) => r.id.endsWith('1')).map((r) => r.id));
     expect(() => index.rank([1, 2], 3)).toThrow(RangeError);
@@ -354,9 +357,14 @@ describe('indexing with the golden tiny CoCa (Node, lavapipe)', () => {
       { file: new Blob(['these are my notes, not a picture\n'], { type: 'image/png' }), path: 'notes.png' },
       { file: new Blob([], { type: 'image/jpeg' }), path: 'empty.jpg' },
     ];
-    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, ...inputsOf(photos.slice(3, 6))]);
+    // A file over MAX_PHOTO_BYTES is refused unread (its size is all that is looked at).
+    const huge = Object.defineProperty(new Blob(['x'], { type: 'image/png' }), 'size', { value: MAX_PHOTO_BYTES + 1 });
+    // A picked file deleted from the disk since: the browser's File can no longer be read.
+    const gone = Object.defineProperty(new Blob(['x'], { type: 'image/png' }), 'arrayBuffer', { value: () => Promise.reject(new DOMException('the file was deleted', 'NotReadableError')) });
+    const result = await lib.add([...inputsOf(photos.slice(0, 3)), ...bad, { file: huge, path: 'huge.png' }, { file: gone, path: 'gone.png' }, ...inputsOf(photos.slice(3, 6))]);
     expect(result.added).toBe(6);
-    expect(result.failed.map((f) => f.path)).toEqual(['notes.png', 'empty.jpg']);
+    expect(result.failed.map((f) => f.path)).toEqual(['huge.png', 'gone.png', 'notes.png', 'empty.jpg']);
+    expect(result.failed.slice(0, 2).map((f) => f.message)).toEqual(['the file is 200.0 MB; photos up to 200 MB are indexed', 'the file was deleted']);
     for (const f of result.failed) expect(f.message.length).toBeGreaterThan(10);
     expect(lib.pendingCount).toBe(0);
     expect(lib.list().map((e) => e.path).sort()).toEqual(byPath(photos.slice(0, 6)).map((p) => p.path));

@@ -5,7 +5,7 @@ import { describeError, el, replaceChildren } from './dom';
 import { formatDuration } from './format';
 import type { AppState } from './state';
 
-const STRATEGIES: readonly { value: CaptionStrategy; label: string }[] = [
+export const STRATEGIES: readonly { value: CaptionStrategy; label: string }[] = [
   { value: 'greedy', label: 'Greedy (deterministic)' },
   { value: 'beam-openclip', label: 'Beam search (OpenCLIP’s default)' },
   { value: 'beam', label: 'Beam search' },

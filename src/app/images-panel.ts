@@ -92,9 +92,11 @@ export class ImagesPanel {
     });
     document.addEventListener('drop', (event) => {
       if (!hasFiles(event)) return;
-      event.preventDefault();
       depth = 0;
       this.dropZone.classList.remove('dragging');
+      // The Library view takes drops on its own zone.
+      if (event.defaultPrevented) return;
+      event.preventDefault();
       void this.addFiles([...(event.dataTransfer?.files ?? [])]);
     });
   }

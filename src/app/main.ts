@@ -2,6 +2,7 @@
 import { CaptionPanel } from './caption-panel';
 import { byId, describeError, el, replaceChildren } from './dom';
 import { ImagesPanel } from './images-panel';
+import { LibraryPanel } from './library-panel';
 import { ModelPanel } from './model-panel';
 import { renderNoWebGpu } from './no-webgpu';
 import { registerServiceWorker, setUpInstallButton } from './pwa';
@@ -29,11 +30,13 @@ async function start(): Promise<void> {
   const imagesSection = section('images-section', 'images-heading');
   const captionSection = section('caption-section', 'caption-heading');
   const similaritySection = section('similarity-section', 'similarity-heading');
+  const librarySection = section('library-section', 'library-heading', 'wide');
   const runtimeSection = section('runtime-section', 'runtime-heading', 'wide');
   // Inputs on the left, outputs on the right; one column on narrow screens. DOM order is the reading order.
   replaceChildren(
     main,
     el('div', { class: 'layout' }, el('div', { class: 'column' }, modelSection, imagesSection), el('div', { class: 'column' }, captionSection, similaritySection)),
+    librarySection,
     runtimeSection,
   );
 
@@ -41,6 +44,7 @@ async function start(): Promise<void> {
   new ImagesPanel(imagesSection, state);
   new CaptionPanel(captionSection, state);
   new SimilarityPanel(similaritySection, state);
+  new LibraryPanel(librarySection, state);
   new RuntimePanel(runtimeSection, state, support.adapterDescription);
   state.on('cache', () => void modelPanel.refreshCached());
   document.body.dataset.ready = 'true';

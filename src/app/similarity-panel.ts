@@ -4,7 +4,7 @@ import type { SimilarityResult } from '../client/types';
 import { describeError, el, replaceChildren } from './dom';
 import { formatDuration, formatPercent } from './format';
 import type { AppState, ImageEntry } from './state';
-import { DEFAULT_TEMPLATE, labelTexts } from '../widget/labels';
+import { DEFAULT_TEMPLATE, labelTexts } from '../client/labels';
 const DEFAULT_LABELS = ['cat', 'dog', 'cup of coffee', 'astronaut', 'rocket', 'car'];
 
 /** Splits the editor's text into labels: one per line (commas also separate), blanks dropped. */

@@ -5,6 +5,7 @@
 import { PRESET_NAMES, type PresetName } from '../model/config';
 import { resolveDtype, type WeightDtype } from '../options';
 import { formatTable } from './harness';
+import { LIBRARY_BENCH_CONFIG, runLibraryBench } from './library-bench';
 import { runModelBench, type BenchRecord } from './model-bench';
 import { nodeBenchGpu, nodeConfigs } from './node-setup';
 
@@ -43,7 +44,10 @@ function parse(argv: string[]): Args {
 async function runNode(args: Args, emit: (r: BenchRecord) => void): Promise<void> {
   const gpu = await nodeBenchGpu();
   try {
-    for (const config of nodeConfigs(args)) await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+    for (const config of nodeConfigs(args)) {
+      await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
+      if (config.name === LIBRARY_BENCH_CONFIG) await runLibraryBench({ gpu, config: LIBRARY_BENCH_CONFIG, dtype: args.dtype, quick: args.quick, emit });
+    }
   } finally {
     gpu.destroy();
   }

@@ -14,7 +14,6 @@ import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerImage } from '
 import type { CachedModel, CacheUsage, CallOptions, CaptionResult, Coca, CreateCocaOptions, ImageInput, ModelInfo, SimilarityResult } from './types';
 
 export * from './types';
-export * from '../library/index';
 export {
   AbortError,
   CocaError,

@@ -1,5 +1,5 @@
-// The photo library API, exported from the package entry (src/client/index.ts).
-export { createLibrary, DEFAULT_LIBRARY_NAME, Library, modelKey } from './library';
+// The photo library API, exported from the package entry (src/index.ts).
+export { createLibrary, DEFAULT_LIBRARY_NAME, Library, MAX_PHOTO_BYTES, modelKey } from './library';
 export { EmbeddingIndex, topK, type Ranked } from './rank';
 export { IMAGE_EXTENSIONS, isImageFile } from './files';
 export { MemoryLibraryStore, type LibraryScope, type LibraryStore, type PendingPhoto } from './store';

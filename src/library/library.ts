@@ -10,7 +10,7 @@
 // transaction that stores the batch's entries and takes them off the queue. So a reload at any moment
 // leaves every photo either indexed or still queued, and the next load continues the queue.
 import { AbortError, ImageDecodeError, ImageTooLargeError, LibraryError, QuotaExceededError } from '../errors';
-import { DEFAULT_TEMPLATE, labelTexts } from '../widget/labels';
+import { DEFAULT_TEMPLATE, labelTexts } from '../client/labels';
 import { bestLabels, toCsv, toJsonl, type ExportRow } from './export';
 import { EmbeddingIndex } from './rank';
 import { sha256Hex } from './sha256';
@@ -37,6 +37,8 @@ const DEFAULT_BATCH_SIZE = 8;
 /** Larger batches would hold that many decoded photos in memory at once for little speed. */
 const MAX_BATCH_SIZE = 64;
 const DEFAULT_K = 20;
+/** Larger files are refused unread (a 100-megapixel PNG is well under this). */
+export const MAX_PHOTO_BYTES = 200e6;
 const DEFAULT_TOP_LABELS = 3;
 /** Photos queued per store transaction while reading (fewer transactions; a reload loses at most this many hashes). */
 const QUEUE_GROUP = 16;
@@ -44,6 +46,9 @@ const QUEUE_GROUP = 16;
 const TEXT_CACHE_SIZE = 64;
 /** Labels encoded per call when exporting. */
 const LABEL_BATCH = 32;
+
+/** One IndexedDB connection for every library of the page. */
+let sharedStore: IdbLibraryStore | null = null;
 
 /** The index a model's entries are filed under: another model, revision or weight dtype has its own. */
 export function modelKey(info: LibraryModel['info']): string {
@@ -57,7 +62,7 @@ export async function createLibrary(model: LibraryModel, options: LibraryOptions
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) throw new LibraryError(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}, not ${batchSize}`);
   if (!model.info.id) throw new LibraryError('the model has no id yet: create the library once the model is loaded');
-  const store = options.store ?? new IdbLibraryStore();
+  const store = options.store ?? (sharedStore ??= new IdbLibraryStore());
   const thumbnail = options.thumbnail === false ? null : (options.thumbnail ?? makeThumbnail);
   const scope: LibraryScope = { library: name, model: modelKey(model.info) };
   const [entries, pending] = await Promise.all([store.entries(scope), store.pending(scope)]);
@@ -117,10 +122,6 @@ export class Library {
     return this.queued.size;
   }
 
-  get indexing(): boolean {
-    return this.run !== null;
-  }
-
   get paused(): boolean {
     return this.pausedFlag;
   }
@@ -129,7 +130,8 @@ export class Library {
    * Adds photos: known ones (same bytes already indexed or queued) cost one hash each; new ones are queued
    * and indexed. Resolves when the queue is empty, with what this run did. Rejects with AbortError when
    * `signal` aborts (what was not indexed stays queued), or with the model's error (the batch stays queued).
-   * A photo the model cannot decode is reported in `failed` and dropped from the queue.
+   * A photo that cannot be used (not an image, corrupt, over MAX_PHOTO_BYTES, no longer readable) is reported
+   * in `failed` and not queued, or dropped from the queue.
    */
   async add(inputs: Iterable<LibraryInput>, options: AddOptions = {}): Promise<AddResult> {
     const { signal, onProgress } = options;
@@ -156,7 +158,23 @@ export class Library {
     report();
     for (const input of list) {
       throwIfAborted(signal);
-      const id = await sha256Hex(await input.file.arrayBuffer());
+      if (input.file.size > MAX_PHOTO_BYTES) {
+        // Refused before reading: hashing would hold the whole file in memory.
+        early.failed.push({ path: input.path, name: input.name, message: `the file is ${(input.file.size / 1e6).toFixed(1)} MB; photos up to ${MAX_PHOTO_BYTES / 1e6} MB are indexed` });
+        read++;
+        report();
+        continue;
+      }
+      let id: string;
+      try {
+        id = await sha256Hex(await input.file.arrayBuffer());
+      } catch (error) {
+        if (!isPhotoError(error)) throw error;
+        early.failed.push({ path: input.path, name: input.name, message: (error as Error).message });
+        read++;
+        report();
+        continue;
+      }
       read++;
       if (this.entries.has(id) || this.queued.has(id) || inGroup.has(id)) {
         known++;
@@ -229,6 +247,7 @@ export class Library {
   /** Photos ranked by cosine similarity with a text (or a text embedding), best first. */
   async search(query: string | Float32Array, options: SearchOptions = {}): Promise<SearchHit[]> {
     const k = checkK(options.k);
+    if (this.entries.size === 0) return [];
     const embedding = typeof query === 'string' ? await this.textEmbedding(query) : query;
     return this.rank(embedding, k, captionFilter(options.captionContains));
   }
@@ -386,7 +405,7 @@ export class Library {
         if (embedding instanceof Error) throw embedding;
         entries.push(await this.entryFor(photo, embedding, run.stop.signal));
       } catch (error) {
-        if (!isImageError(error)) throw error;
+        if (!isPhotoError(error)) throw error;
         failed.push({ path: photo.path, name: photo.name, message: (error as Error).message });
       }
     }
@@ -405,7 +424,7 @@ export class Library {
     try {
       return await this.coca.encodeImage(files);
     } catch (error) {
-      if (!isImageError(error)) throw error;
+      if (!isPhotoError(error)) throw error;
       if (files.length === 1) return [error as Error];
       const out: (Float32Array | Error)[] = [];
       for (const file of files) out.push(...(await this.encode([file])));
@@ -486,8 +505,13 @@ function captionFilter(words: string | undefined): ((entry: LibraryEntry) => boo
   };
 }
 
-function isImageError(error: unknown): boolean {
-  return error instanceof ImageDecodeError || error instanceof ImageTooLargeError;
+/**
+ * A problem with one photo rather than with the model or the store: not an image, too large, or a file the
+ * browser can no longer read (moved, deleted or changed on disk since it was picked).
+ */
+function isPhotoError(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return error instanceof ImageDecodeError || error instanceof ImageTooLargeError || name === 'NotReadableError' || name === 'NotFoundError';
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

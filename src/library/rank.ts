@@ -1,6 +1,7 @@
 // Ranking stored embeddings against a query: one contiguous Float32Array of unit rows, a dot product per
 // row, and a bounded min-heap for the top k. No DOM and no GPU, so the browser library and the Node CLI
-// rank the same way. Ties are broken by insertion order, so equal scores always come out in one order.
+// rank the same way. Equal scores (the same picture in two files) come out in id order, whatever order the
+// rows were loaded in.
 
 export interface Ranked {
   /** The row's id (for the library: the SHA-256 of the photo's bytes). */
@@ -22,17 +23,23 @@ export function normalizeInto(target: Float32Array, source: ArrayLike<number>): 
 }
 
 /**
- * The k best of `count` scores (highest first; among equal scores the lower index first), keeping only k
- * candidates in a min-heap: O(count · log k) time, O(k) memory.
+ * The k best of `count` scores (highest first; among equal scores the one `precedes` puts first, by default
+ * the lower index), keeping only k candidates in a min-heap: O(count · log k) time, O(k) memory.
  */
-export function topK(scores: ArrayLike<number>, count: number, k: number, accept?: (index: number) => boolean): { index: number; score: number }[] {
+export function topK(
+  scores: ArrayLike<number>,
+  count: number,
+  k: number,
+  accept?: (index: number) => boolean,
+  precedes: (a: number, b: number) => boolean = (a, b) => a < b,
+): { index: number; score: number }[] {
   const size = Math.min(k, count);
   if (size <= 0) return [];
   const heapIndex = new Int32Array(size);
   const heapScore = new Float64Array(size);
   let filled = 0;
-  // "a is worse than b": lower score, or the same score at a later index.
-  const worse = (sa: number, ia: number, sb: number, ib: number): boolean => sa < sb || (sa === sb && ia > ib);
+  // "a is worse than b": lower score, or the same score and b precedes a.
+  const worse = (sa: number, ia: number, sb: number, ib: number): boolean => sa < sb || (sa === sb && precedes(ib, ia));
   const siftDown = (from: number): void => {
     let i = from;
     for (;;) {
@@ -68,7 +75,7 @@ export function topK(scores: ArrayLike<number>, count: number, k: number, accept
     }
   }
   const out = Array.from({ length: filled }, (_, i) => ({ index: heapIndex[i]!, score: heapScore[i]! }));
-  return out.sort((a, b) => b.score - a.score || a.index - b.index);
+  return out.sort((a, b) => b.score - a.score || (precedes(a.index, b.index) ? -1 : 1));
 }
 
 function swap(array: Float64Array | Int32Array, i: number, j: number): void {
@@ -148,8 +155,8 @@ export class EmbeddingIndex {
   }
 
   /**
-   * The k rows most similar to `query` by cosine, best first. `accept` filters by id (e.g. caption words,
-   * or leaving out the query's own photo).
+   * The k rows most similar to `query` by cosine, best first (equal scores by id). `accept` filters by id
+   * (e.g. caption words, or leaving out the query's own photo).
    */
   rank(query: ArrayLike<number>, k: number, accept?: (id: string) => boolean): Ranked[] {
     if (query.length !== this.dim) throw new RangeError(`query has ${query.length} values; this index holds ${this.dim}`);
@@ -160,12 +167,23 @@ export class EmbeddingIndex {
     const scores = this.scratch;
     const data = this.data;
     const dim = this.dim;
+    // Four running sums: independent additions keep the CPU's pipelines busy (about 2× faster in V8).
+    const tail = dim & ~3;
     for (let row = 0, offset = 0; row < n; row++, offset += dim) {
-      let sum = 0;
-      for (let j = 0; j < dim; j++) sum += data[offset + j]! * unit[j]!;
-      scores[row] = sum;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < tail; j += 4) {
+        s0 += data[offset + j]! * unit[j]!;
+        s1 += data[offset + j + 1]! * unit[j + 1]!;
+        s2 += data[offset + j + 2]! * unit[j + 2]!;
+        s3 += data[offset + j + 3]! * unit[j + 3]!;
+      }
+      for (let j = tail; j < dim; j++) s0 += data[offset + j]! * unit[j]!;
+      scores[row] = s0 + s1 + s2 + s3;
     }
     const ids = this.ids;
-    return topK(scores, n, k, accept ? (row) => accept(ids[row]!) : undefined).map(({ index, score }) => ({ id: ids[index]!, score }));
+    return topK(scores, n, k, accept ? (row) => accept(ids[row]!) : undefined, (a, b) => ids[a]! < ids[b]!).map(({ index, score }) => ({ id: ids[index]!, score }));
   }
 }

@@ -1,48 +1,9 @@
 // Where a library keeps its entries and its queue of photos still to index. Two implementations: IndexedDB
 // in browsers (store-idb.ts) and memory (Node, tests). A scope is one library under one model, so another
 // model (or another library name) never sees these entries.
-import type { CaptionSettings, LibraryEntry } from './types';
+import type { LibraryEntry, LibraryScope, LibraryStore, PendingPhoto } from './types';
 
-export interface LibraryScope {
-  library: string;
-  /** The model key (modelKey() in library.ts): id, revision and weight dtype. */
-  model: string;
-}
-
-/** A photo waiting to be indexed, with its bytes, so that indexing survives a reload of the page. */
-export interface PendingPhoto {
-  /** Queue order. */
-  seq: number;
-  /** SHA-256 of the bytes: the id its entry will have. */
-  id: string;
-  path: string;
-  name: string;
-  size: number;
-  type: string;
-  lastModified: number;
-  file: Blob;
-  /** How to caption it (null: no caption), as the add() call that queued it asked. */
-  caption: CaptionSettings | null;
-}
-
-export interface LibraryStore {
-  /** Every entry of the scope. */
-  entries(scope: LibraryScope): Promise<LibraryEntry[]>;
-  /** The queue in order: the first `limit` photos, or all. */
-  pending(scope: LibraryScope, limit?: number): Promise<PendingPhoto[]>;
-  /** Adds photos to the queue in one transaction. Rejects with the store's quota error when the disk is full. */
-  enqueue(scope: LibraryScope, photos: readonly PendingPhoto[]): Promise<void>;
-  /**
-   * Stores `entries` and takes the queue items `done` (by seq) off the queue in one transaction: a batch is
-   * either all indexed or all still queued.
-   */
-  commit(scope: LibraryScope, entries: readonly LibraryEntry[], done: readonly number[]): Promise<void>;
-  removeEntry(scope: LibraryScope, id: string): Promise<void>;
-  /** Empties the queue. */
-  clearPending(scope: LibraryScope): Promise<void>;
-  /** Deletes every entry and the queue. */
-  clear(scope: LibraryScope): Promise<void>;
-}
+export type { LibraryScope, LibraryStore, PendingPhoto };
 
 /** In memory: for Node (the bench, tests). Values are kept as given. */
 export class MemoryLibraryStore implements LibraryStore {

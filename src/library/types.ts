@@ -3,7 +3,6 @@
 import type { CaptionOptions, CaptionResult, CaptionSettings, ModelInfo } from '../client/types';
 
 export type { CaptionSettings };
-import type { LibraryStore } from './store';
 
 /**
  * What the library needs from a model. The page's `Coca` (from createCoca) is one; `NodeLibraryModel`
@@ -67,13 +66,13 @@ export interface AddOptions {
 export interface IndexProgress {
   /** 'reading': hashing the given files; 'indexing': encoding the queue; 'paused'; 'done'. */
   phase: 'reading' | 'indexing' | 'paused' | 'done';
-  /** Files hashed so far, of those given to this call. */
+  /** Files hashed so far, of those given to this add() call (both 0 outside the reading phase). */
   read: number;
   toRead: number;
   /** Photos finished (indexed or failed) in this run, of all queued (including ones left from before). */
   done: number;
   total: number;
-  /** Given files that were already in the index (or already queued): nothing to encode. */
+  /** Given files already in the index (or already queued): nothing to encode (reading phase; 0 after). */
   known: number;
   failed: number;
   /** Photos per second since indexing started, pauses excluded (0 until the first batch is done). */
@@ -89,7 +88,7 @@ export interface AddResult {
   added: number;
   /** Given files already in the index or already queued. */
   known: number;
-  /** Photos that could not be indexed (not an image, corrupt, too large): they are not retried. */
+  /** Photos that could not be indexed (not an image, corrupt, too large, no longer readable): they are not retried. */
   failed: { path: string; name: string; message: string }[];
 }
 
@@ -124,4 +123,45 @@ export interface ExportOptions {
 export interface LabelScore {
   label: string;
   score: number;
+}
+
+export interface LibraryScope {
+  library: string;
+  /** The model key (modelKey() in library.ts): id, revision and weight dtype. */
+  model: string;
+}
+
+/** A photo waiting to be indexed, with its bytes, so that indexing survives a reload of the page. */
+export interface PendingPhoto {
+  /** Queue order. */
+  seq: number;
+  /** SHA-256 of the bytes: the id its entry will have. */
+  id: string;
+  path: string;
+  name: string;
+  size: number;
+  type: string;
+  lastModified: number;
+  file: Blob;
+  /** How to caption it (null: no caption), as the add() call that queued it asked. */
+  caption: CaptionSettings | null;
+}
+
+export interface LibraryStore {
+  /** Every entry of the scope. */
+  entries(scope: LibraryScope): Promise<LibraryEntry[]>;
+  /** The queue in order: the first `limit` photos, or all. */
+  pending(scope: LibraryScope, limit?: number): Promise<PendingPhoto[]>;
+  /** Adds photos to the queue in one transaction. Rejects with the store's quota error when the disk is full. */
+  enqueue(scope: LibraryScope, photos: readonly PendingPhoto[]): Promise<void>;
+  /**
+   * Stores `entries` and takes the queue items `done` (by seq) off the queue in one transaction: a batch is
+   * either all indexed or all still queued.
+   */
+  commit(scope: LibraryScope, entries: readonly LibraryEntry[], done: readonly number[]): Promise<void>;
+  removeEntry(scope: LibraryScope, id: string): Promise<void>;
+  /** Empties the queue. */
+  clearPending(scope: LibraryScope): Promise<void>;
+  /** Deletes every entry and the queue. */
+  clear(scope: LibraryScope): Promise<void>;
 }

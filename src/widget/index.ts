@@ -11,7 +11,7 @@ import { CocaSimilarityElement, type CocaSimilarityEventMap } from './similarity
 export { CocaElement, type CocaBaseEventMap, type CocaErrorDetail } from './base-element';
 export { CocaCaptionElement, type CocaCaptionEventDetail, type CocaCaptionEventMap } from './caption-element';
 export { CocaSimilarityElement, type CocaResultEventDetail, type CocaSimilarityEventMap } from './similarity-element';
-export { DEFAULT_TEMPLATE, labelTexts, parseLabelList } from './labels';
+export { DEFAULT_TEMPLATE, labelTexts, parseLabelList } from '../client/labels';
 export { DEFAULT_MODEL, modelKey, releaseSharedModels, sharedCoca, sharedModelStats, type ModelRequest } from './shared-model';
 
 /** Defines the elements (idempotent: a second copy of the package on the page does not throw). */

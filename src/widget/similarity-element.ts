@@ -2,7 +2,7 @@
 // as bars with probabilities, the best one marked.
 import type { Coca } from '../client/types';
 import { CocaElement, part, type CocaBaseEventMap } from './base-element';
-import { DEFAULT_TEMPLATE, labelTexts, parseLabelList } from './labels';
+import { DEFAULT_TEMPLATE, labelTexts, parseLabelList } from '../client/labels';
 
 export interface CocaResultEventDetail {
   labels: string[];

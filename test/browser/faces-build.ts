@@ -28,9 +28,9 @@ async function asProductionBuild(run: () => Promise<unknown>): Promise<void> {
   }
 }
 
-/** `npm run build` into `outDir`. */
-export async function buildSite(outDir: string): Promise<void> {
-  await asProductionBuild(() => build({ configFile: CONFIG_FILE, mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } }));
+/** `npm run build` into `outDir` (with `base`: `npm run build -- --base=/sub/path/`). */
+export async function buildSite(outDir: string, base?: string): Promise<void> {
+  await asProductionBuild(() => build({ configFile: CONFIG_FILE, mode: 'production', logLevel: 'warn', ...(base ? { base } : {}), build: { outDir, emptyOutDir: true } }));
 }
 
 /** The JavaScript half of `npm run build:lib` into `outDir` (the .d.ts files come from tsc and are not needed here). */

@@ -1,5 +1,5 @@
 // The page the runtime tests drive: the client API on window, for page.evaluate to call.
-import * as client from '../../src/client/index';
+import * as client from '../../src/index';
 
 export type ClientModule = typeof client;
 

@@ -148,8 +148,8 @@ function listFiles(dir: string, prefix = ''): string[] {
   });
 }
 
-/** Public files the service worker does not precache: the README screenshot is not part of the app. */
-const NOT_PRECACHED = [/^screenshot\.png$/, /\.map$/];
+/** Public files the service worker does not precache: the README screenshots are not part of the app. */
+const NOT_PRECACHED = [/^(screenshot|library)\.png$/, /\.map$/];
 
 /** The placeholder in src/app/sw.ts that becomes `{ version, files }` in the built sw.js. */
 export const PRECACHE_PLACEHOLDER = '__COCA_PRECACHE_MANIFEST__';

@@ -1,4 +1,4 @@
-// Label lists and the zero-shot template of <coca-similarity>.
+// Label lists and the zero-shot template: the similarity widget, the demo and the photo library's exports.
 
 export const DEFAULT_TEMPLATE = 'a photo of a {label}';
 

@@ -1,6 +1,7 @@
-// A folder of photos for the library tests and bench, made from ../shared/images: each sample photo
-// flipped, cropped, shifted, rotated and recoloured, written as PNG or JPEG (every file distinct bytes).
-import { mkdirSync, writeFileSync } from 'node:fs';
+// What the library tests (and bench) work on: a folder of photos made from ../shared/images (each sample
+// photo flipped, cropped, shifted, rotated and recoloured, written as PNG or JPEG, every file distinct
+// bytes), and the golden tiny model's files as the local hub serves them.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,7 +12,8 @@ import { decodeImageFile } from '../../src/image/decode-node';
 import type { RgbaImage } from '../../src/image/types';
 import { convertToRgb } from '../../src/image/modes';
 
-const SHARED_IMAGES = fileURLToPath(new URL('../../../shared/images/', import.meta.url));
+const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+const SHARED_IMAGES = path.join(SHARED, 'images');
 export const SAMPLE_PHOTOS = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg'] as const;
 const JPEG_QUALITY = 90;
 
@@ -123,4 +125,14 @@ export function writePhotos(dir: string, photos: readonly GeneratedPhoto[]): voi
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, photo.bytes);
   }
+}
+
+/** The golden tiny CoCa in the hub's layout (config, weights, vocabulary), for startHubServer. */
+export function tinyHubRepo(): Record<string, Uint8Array> {
+  const file = (p: string): Uint8Array => new Uint8Array(readFileSync(path.join(SHARED, p)));
+  return {
+    'open_clip_config.json': file('golden/coca-tiny/open_clip_config.json'),
+    'open_clip_model.safetensors': file('golden/coca-tiny/open_clip_model.safetensors'),
+    'bpe_simple_vocab_16e6.txt.gz': file('vocab/bpe_simple_vocab_16e6.txt.gz'),
+  };
 }
