@@ -3,7 +3,7 @@
 // the K/V caches, and only the top-k candidates per row (and the normaliser when asked) come back. The search
 // itself (greedy, beam, sampling) is generate.ts's; this module supplies its step function.
 import type { Tensor } from '../gpu/tensor';
-import { gatherRows, logSumExp, repetitionPenalty } from '../kernels/generation';
+import { gatherRows, logSumExp, repetitionPenalty } from '../kernels/decode';
 import { topK } from '../kernels/topk';
 import type { CacheSet } from './activations';
 import type { Ctx } from './blocks';
