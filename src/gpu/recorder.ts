@@ -194,6 +194,7 @@ export class Recorder {
   private async mapStaging(tensors: readonly Tensor[]): Promise<ArrayBuffer[]> {
     const { offsets, total } = this.readLayout(tensors);
     const staging = this.gpu.stagingBuffer(total);
+    this.gpu.stats.hostWaits++;
     await staging.mapAsync(GPUMapMode.READ, 0, Math.ceil(total / 8) * 8 || 8);
     try {
       const mapped = staging.getMappedRange(0, Math.ceil(total / 8) * 8 || 8);

@@ -8,6 +8,8 @@ export interface GpuStats {
   bindGroupsCreated: number;
   submits: number;
   dispatches: number;
+  /** Times the host awaited the GPU: every staging-buffer map, debug reads included (the bench counts them per caption). */
+  hostWaits: number;
   /** Bytes in live GPU buffers, by purpose. */
   bytes: { weights: number; activations: number; uniforms: number; staging: number };
 }
@@ -20,6 +22,7 @@ export function newStats(): GpuStats {
     bindGroupsCreated: 0,
     submits: 0,
     dispatches: 0,
+    hostWaits: 0,
     bytes: { weights: 0, activations: 0, uniforms: 0, staging: 0 },
   };
 }

@@ -158,6 +158,7 @@ export class CocaModel implements ModelParts {
   }
 
   dispose(): void {
+    this.decoder.dispose();
     this.arena.destroy();
     this.weights.destroy();
   }

@@ -2,7 +2,7 @@
 // chosen at one step feeds the next without the host — the normaliser and the repetition penalty on the
 // logit rows (scores.ts), the next token of greedy decoding and sampling (pick.ts), beam search's step
 // (beam.ts) and its cache reorder (reorder.ts). Top-k itself is kernels/topk.ts.
-export { logSumExp, logSumExpSpec, repetitionPenalty, repetitionPenaltySpec, type RepetitionPenaltyArgs } from './scores';
-export { gatherRows, gatherRowsSpec } from './reorder';
-export { pickToken, pickSpec, PICK_MAX_K, type PickDraw, type PickTokenArgs } from './pick';
-export { beamSelect, beamSelectSpec, parseBeamRecord, BEAM_RECORD_WORDS, BEAM_SELECT_MAX_BEAMS, type BeamRecord, type BeamSelectArgs } from './beam';
+export { logSumExp, repetitionPenalty } from './scores';
+export { gatherRows } from './reorder';
+export { pickToken } from './pick';
+export { beamSelect, parseBeamRecord, BEAM_RECORD_WORDS, type BeamRecord } from './beam';
