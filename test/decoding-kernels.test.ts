@@ -2,31 +2,13 @@
 // (generate.ts): beam search's step, the next token of greedy decoding and sampling (the counter-based PRNG
 // included), and the repetition penalty over token histories with repeats.
 import { describe, expect, it } from 'vitest';
-import { beamJob, beamReference, penaltyReference, pickJob, pickReference, type BeamJob } from './reference/decode';
-import { randn, uniformInts } from './reference/random';
+import { beamJob, penaltyJob, penaltyReference, pickJob, type BeamJob } from './reference/decode';
+import { expectBeamRun, expectPenalised, expectPickRun } from './helpers/decode-expect';
 import { runBeamJob, runPenaltyJob, runPickJob } from './helpers/decode-kernels';
 import { testGpu } from './helpers/gpu';
 
-// One f32 multiplication or division per penalised logit: WGSL's division is within 2.5 ULP (2.5 · 2⁻²³
-// relative), and the penalty itself is rounded to f32.
-const DIVISION_REL = 4e-7;
-
-/** What the beam step must leave, compared exactly: the same f32 additions, the same comparisons. */
 async function expectBeamStep(job: BeamJob): Promise<void> {
-  const gpu = await testGpu();
-  const want = beamReference(job);
-  const got = await runBeamJob(gpu, job);
-  expect(got.record.top).toEqual(want.top);
-  expect(got.record.next).toEqual(want.next.map((c) => ({ beam: c.beam, token: c.token })));
-  const m = want.next.length;
-  expect(got.ids.slice(0, m)).toEqual(want.next.map((c) => c.token));
-  expect(got.parents.slice(0, m)).toEqual(want.next.map((c) => c.beam));
-  expect(got.scores.slice(0, m)).toEqual(want.next.map((c) => c.total));
-  const set = job.beams * job.width;
-  const dst = (1 - job.src) * set;
-  want.history.forEach((row, r) => expect(got.history.slice(dst + r * job.width, dst + r * job.width + row.length)).toEqual(row));
-  // The set read is left as it was.
-  expect(got.history.slice(job.src * set, (job.src + 1) * set)).toEqual([...job.history.subarray(job.src * set, (job.src + 1) * set)]);
+  expectBeamRun(await runBeamJob(await testGpu(), job), job);
 }
 
 describe('beam search step on the GPU', () => {
@@ -56,13 +38,7 @@ describe('next token on the GPU (greedy and sampling)', () => {
       const gpu = await testGpu();
       for (const [scale, topP, sampleSeed] of [[1, 1, 0], [1 / 0.7, 0.9, 42], [2, 0.3, -5], [1, 0.75, 2 ** 40 + 3]] as const) {
         const job = pickJob(rows, k, rows * 31 + k + sampleSeed, { scale, topP, sampleSeed });
-        for (const sample of [false, true]) {
-          const want = pickReference(job, sample);
-          const got = await runPickJob(gpu, job, sample);
-          expect(got.ids, `sample ${sample}, scale ${scale}, topP ${topP}, seed ${sampleSeed}`).toEqual(want);
-          // The token lands in each row's history at `length`; nothing else changes.
-          got.history.forEach((t, i) => expect(t).toBe(i % job.width === job.length ? want[Math.floor(i / job.width)] : 1));
-        }
+        for (const sample of [false, true]) expectPickRun(await runPickJob(gpu, job, sample), job, sample);
       }
     });
   }
@@ -78,7 +54,7 @@ describe('next token on the GPU (greedy and sampling)', () => {
         job.values.fill(0);
         job.lse.fill(Math.log(k)); // every candidate has probability 1/32, and they hold all the mass
         job.length = length;
-        expect((await runPickJob(gpu, job, true)).ids).toEqual(pickReference(job, true));
+        expectPickRun(await runPickJob(gpu, job, true), job, true);
         compared += rows;
       }
     }
@@ -89,22 +65,10 @@ describe('next token on the GPU (greedy and sampling)', () => {
 describe('repetition penalty over token histories', () => {
   it('penalises each distinct id once, per row, from an offset, skipping ids beyond the vocabulary', async () => {
     const gpu = await testGpu();
-    const vocab = 1000;
-    const rows = 3;
-    const stride = 76;
-    const logits = randn(rows * vocab, 3, 4);
-    // Two sets of histories; set 1 is read. Repeats are likely (ids from 0…40), plus ids ≥ vocab.
-    const ids = Uint32Array.from(uniformInts(2 * rows * stride, 4, 0, 40));
-    ids[rows * stride + 5] = vocab + 3;
-    ids[rows * stride + stride + 1] = 0xffffffff;
+    const { logits, vocab, ids, rows, stride } = penaltyJob(3);
     for (const [count, penalty] of [[1, 1.3], [17, 1.3], [stride, 0.7]] as const) {
-      const o = { rows, count, stride, offset: rows * stride, penalty };
-      const got = await runPenaltyJob(gpu, logits, vocab, ids, o);
-      const want = penaltyReference(logits, vocab, ids, o);
-      for (let i = 0; i < want.length; i++) {
-        if (want[i] === logits[i]) expect(got[i], `logit ${i} is not penalised`).toBe(logits[i]);
-        else expect(Math.abs(got[i]! - want[i]!), `logit ${i}`).toBeLessThanOrEqual(DIVISION_REL * Math.abs(want[i]!));
-      }
+      const o = { rows, count, stride, offset: rows * stride, penalty }; // set 1 of the two
+      expectPenalised(await runPenaltyJob(gpu, logits, vocab, ids, o), penaltyReference(logits, vocab, ids, o), logits);
     }
   });
 });

@@ -2,7 +2,7 @@
 // (src/model/generate.ts): what the GPU's token choice must equal. Also the seeded test inputs, shared by
 // the Node kernel tests and the Chromium kernel page.
 import { beamCandidates, draw, EOT, nextBeams, sampleUniform, type Candidate } from '../../src/model/generate';
-import { mulberry32 } from './random';
+import { mulberry32, randn, uniformInts } from './random';
 
 /** One beam-search step's inputs, as topK and logSumExp leave them. */
 export interface BeamJob {
@@ -126,4 +126,23 @@ export function penaltyReference(logits: Float32Array, vocab: number, ids: Uint3
     }
   }
   return out;
+}
+
+/** Logit rows and two sets of token histories with repeats (ids from 0…40, plus two beyond the vocabulary). */
+export interface PenaltyJob {
+  logits: Float32Array;
+  vocab: number;
+  ids: Uint32Array;
+  rows: number;
+  stride: number;
+}
+
+export function penaltyJob(seed: number): PenaltyJob {
+  const vocab = 1000;
+  const rows = 3;
+  const stride = 76;
+  const ids = Uint32Array.from(uniformInts(2 * rows * stride, seed + 1, 0, 40));
+  ids[rows * stride + 5] = vocab + 3;
+  ids[rows * stride + stride + 1] = 0xffffffff;
+  return { logits: randn(rows * vocab, seed, 4), vocab, ids, rows, stride };
 }
