@@ -157,6 +157,7 @@ export class BeamGpuSearch implements GpuSearch {
     const { act, config } = this.m;
     const B = this.rows;
     const L = config.text.contextLength;
+    // Step s reads history set s % 2 and writes the other; its caches are set (s + 1) % 2, gathered from the other.
     const from = s % 2 === 0 ? 0 : 1;
     const set = from === 0 ? 1 : 0;
     const parents = act.get('stepParents', B);
