@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
-import type { KernelJob, KernelResults } from './browser/kernel-worker';
+import type { DecodeJobs, KernelJob, KernelResults } from './browser/kernel-worker';
+import { expectBeamRun, expectPenalised, expectPickRun } from './helpers/decode-expect';
+import { beamJob, penaltyJob, penaltyReference, pickJob } from './reference/decode';
 import { attention as attentionRef, layerNorm as layerNormRef, matmul as matmulRef } from './reference/cpu';
 import { randn } from './reference/random';
 import { asF16Weights, maxAbs, maxAbsDiff } from './helpers/gpu';
@@ -10,6 +12,21 @@ import { launchChromium, startViteServer } from './helpers/browser';
 
 // Same arithmetic as the Node tests: f32 sums of ≤ 77 terms, and softmax/LN over short rows.
 const F32_REL = 1e-5;
+
+/** Beam steps of 1, 3 and 8 beams, token picks (greedy and sampled, several rows), the penalty over repeats. */
+const DECODE_JOBS: DecodeJobs = {
+  beams: [
+    { beams: 1, seed: 1, logprob: true, first: true },
+    { beams: 3, seed: 2, logprob: true, first: false },
+    { beams: 8, seed: 3, logprob: false, first: false },
+  ],
+  picks: [
+    { rows: 1, k: 32, seed: 4, scale: 1, topP: 0.9, sampleSeed: 42, sample: true },
+    { rows: 70, k: 7, seed: 5, scale: 1 / 0.7, topP: 0.75, sampleSeed: -5, sample: true },
+    { rows: 3, k: 5, seed: 6, scale: 1, topP: 1, sampleSeed: 0, sample: false },
+  ],
+  penalty: { seed: 3, count: 17, penalty: 1.3 },
+};
 
 let browser: Browser;
 let server: ViteDevServer;
@@ -26,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
-  it('matmul (f32 and fp16 weights, +bias +GELU), causal attention and layernorm match the CPU reference', async () => {
+  it('matmul (f32 and fp16 weights, +bias +GELU), causal attention, layernorm and the decoding kernels match the CPU reference', async () => {
     const [M, K, N, L, D, heads] = [17, 77, 50, 17, 48, 4];
     const job: KernelJob = {
       x: randn(M * K, 11, 1),
@@ -41,6 +58,7 @@ describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
       heads,
       gamma: randn(K, 15, 1),
       beta: randn(K, 16, 1),
+      decode: DECODE_JOBS,
     };
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -73,6 +91,14 @@ describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
 
     const wantLn = layerNormRef(job.x, job.gamma, job.beta).out;
     expect(maxAbsDiff(values(results.layerNorm), wantLn)).toBeLessThanOrEqual(F32_REL * Math.max(1, maxAbs(wantLn)));
+
+    // Decoding kernels, the same jobs built on both sides from their seeds: exact, like in Node.
+    const decode = results.decode as KernelResults['decode'];
+    DECODE_JOBS.beams.forEach((b, i) => expectBeamRun(decode.beams[i]!, beamJob(b.beams, b.seed, b)));
+    DECODE_JOBS.picks.forEach((p, i) => expectPickRun(decode.picks[i]!, pickJob(p.rows, p.k, p.seed, p), p.sample));
+    const { seed, count, penalty } = DECODE_JOBS.penalty;
+    const { logits, vocab, ids, rows, stride } = penaltyJob(seed);
+    expectPenalised(decode.penalty, penaltyReference(logits, vocab, ids, { rows, count, stride, offset: rows * stride, penalty }), logits);
     await page.close();
   });
 });

@@ -121,6 +121,7 @@ describe('strategies on the GPU', () => {
       () => model.encodeTexts([new Int32Array(76).fill(0)]),
       () => model.caption(pixels[0]!),
       () => model.caption(pixels[0]!, { strategy: 'beam', numBeams: 3 }),
+      () => model.caption(pixels[0]!, { strategy: 'beam-openclip' }),
       () => model.caption(pixels[0]!, { strategy: 'sample', seed: 3, repetitionPenalty: 1.3 }),
     ];
     for (const call of calls) await call();

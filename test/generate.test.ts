@@ -1,7 +1,7 @@
 // Caption search on a toy decoder whose logits are scripted per prefix, with results worked out by hand
 // (see the comments): greedy, both beam searches, sampling, ties, early end tokens and the min-length rule.
 import { describe, expect, it } from 'vitest';
-import { beamSearch, draw, EOT, greedy, sample, SOT, type BeamOptions, type StepFn, type StepRequest } from '../src/model/generate';
+import { beamCandidates, beamSearch, BeamSearch, draw, EOT, greedy, nextBeams, sample, sampleUniform, seedWords, SOT, type BeamOptions, type StepFn, type StepRequest } from '../src/model/generate';
 
 const A = 1;
 const B = 2;
@@ -171,5 +171,67 @@ describe('sampling', () => {
     expect(tokens.slice(0, 3)).toEqual([SOT, A, B]);
     // top-k 1 at any temperature is greedy.
     expect(await sample(toy(BEAM_BEATS_GREEDY), { minLength: 2, maxLength: 6, topK: 1, temperature: 0.3, seed: 9 })).toEqual([SOT, A, C, E]);
+  });
+});
+
+describe('the counter-based sampling PRNG', () => {
+  it('is a function of (seed, step, row) alone, 24-bit, in [0, 1)', () => {
+    const u = sampleUniform(7, 3, 0);
+    expect(sampleUniform(7, 3, 0)).toBe(u);
+    expect(u * 2 ** 24).toBe(Math.floor(u * 2 ** 24));
+    for (const [seed, step, row] of [[8, 3, 0], [7, 4, 0], [7, 3, 1]] as const) expect(sampleUniform(seed, step, row)).not.toBe(u);
+  });
+
+  it('tells apart seeds that differ only above 32 bits, and negative seeds (64-bit two’s complement words)', () => {
+    expect(seedWords(-1)).toEqual([0xffffffff, 0xffffffff]);
+    expect(seedWords(2 ** 40 + 3)).toEqual([3, 2 ** 8]);
+    expect(sampleUniform(3, 5, 0)).not.toBe(sampleUniform(2 ** 40 + 3, 5, 0));
+  });
+
+  it('is close to uniform: 16 bins over 32,000 draws within 4 standard deviations', () => {
+    const bins = new Array<number>(16).fill(0);
+    const n = 32_000;
+    for (let i = 0; i < n; i++) bins[Math.floor(sampleUniform(i % 100, Math.floor(i / 100), i % 3) * 16)]!++;
+    const expected = n / 16;
+    const sd = Math.sqrt(n * (1 / 16) * (15 / 16));
+    for (const b of bins) expect(Math.abs(b - expected)).toBeLessThan(4 * sd);
+  });
+});
+
+describe('beam search steps (shared by the host-driven and the GPU-fed search)', () => {
+  const result = (ids: number[], values: number[], lse: number[] | null) => ({ ids: Uint32Array.from(ids), values: Float32Array.from(values), lse: lse && Float32Array.from(lse) });
+
+  it('ranks every beam’s candidates by f32 score + value − lse, ties in (beam, rank) order, skipping non-finite values', () => {
+    // 2 beams, k = 4 each. Beam 1's first candidate (0.5 + 2 − 1) ties beam 0's second (0 + 2 − 0.5); beam 0's
+    // last value is −∞. Beam 0: A 2.5, B 1.5, C 0.5; beam 1: B 1.5, E 0, A −0.25, C −0.5.
+    const r = result([A, B, C, D, B, E, A, C], [3, 2, 1, -Infinity, 2, 0.5, 0.25, 0], [0.5, 1]);
+    const top = beamCandidates([0, 0.5], r, 2);
+    expect(top.map((c) => [c.beam, c.token, c.total])).toEqual([[0, A, 2.5], [0, B, 1.5], [1, B, 1.5], [0, C, 0.5]]);
+    // f32 arithmetic in the GPU's order: (score + value) − lse, each step rounded to f32.
+    const [c] = beamCandidates([0.1], result([A, B], [0.2, 0], [0.3]), 1);
+    expect(c!.total).toBe(Math.fround(Math.fround(Math.fround(0.1) + Math.fround(0.2)) - Math.fround(0.3)));
+  });
+
+  it('continues non-end candidates until B beams; an end token among the first B ends a hypothesis, later ones are dropped', () => {
+    const c = (beam: number, token: number, total: number) => ({ beam, token, total });
+    const ended: number[] = [];
+    const top = [c(0, E, -1), c(1, A, -2), c(0, E, -3), c(1, B, -4), c(0, C, -5), c(1, D, -6)];
+    expect(nextBeams(top, 3, (h) => ended.push(h.total))).toEqual([c(1, A, -2), c(1, B, -4), c(0, C, -5)]);
+    expect(ended).toEqual([-1, -3]);
+    expect(nextBeams([c(0, E, 0), c(0, E, -1), c(0, A, -2)], 1, (h) => ended.push(h.total))).toEqual([c(0, A, -2)]);
+    expect(ended).toEqual([-1, -3, 0]);
+  });
+
+  it('takes at most maxLength − 2 steps with a forced end, maxLength − 1 (at least 1) without', async () => {
+    expect(BeamSearch.maxSteps({ maxLength: 30, forceEndAtMax: true })).toBe(28);
+    expect(BeamSearch.maxSteps({ maxLength: 2, forceEndAtMax: true })).toBe(0);
+    expect(BeamSearch.maxSteps({ maxLength: 30, forceEndAtMax: false })).toBe(29);
+    expect(BeamSearch.maxSteps({ maxLength: 2, forceEndAtMax: false })).toBe(1);
+    for (const [forceEndAtMax, maxLength] of [[true, 5], [false, 5], [false, 2]] as const) {
+      // The end token always ranks below the 2 beams' continuations: no hypothesis ends early.
+      const step = toy({}, { [A]: 1, [B]: 0.5, [E]: -5 });
+      await beamSearch(step, { ...STANDARD, forceEndAtMax, earlyStopping: false, numBeams: 2, minLength: 1, maxLength });
+      expect(step.calls).toBe(BeamSearch.maxSteps({ maxLength, forceEndAtMax }));
+    }
   });
 });

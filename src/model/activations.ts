@@ -5,6 +5,7 @@
 import type { Arena } from '../gpu/buffers';
 import type { Gpu } from '../gpu/gpu';
 import type { DType, Tensor } from '../gpu/tensor';
+import { BEAM_RECORD_WORDS } from '../kernels/decode';
 import type { CocaConfig } from './config';
 import type { StepCaches } from './decoder';
 
@@ -30,14 +31,21 @@ function slotTable(c: CocaConfig) {
     /** The pooler's queries after ln_q and the q projection [Q, E]: the same for every image, made at load. */
     poolerQueries: { name: 'pool.q', dtype: 'f32', shape: () => [c.vision.poolerQueries, c.embedDim] },
 
-    /** A decoding step's input ids, one per row (beam). */
+    /** A decoding step's input ids, one per row (beam): the previous step's choice, made on the GPU. */
     stepIds: { name: 'step.ids', dtype: 'u32', shape: (rows: number) => [rows] },
     /** Next-token logits of a decoding step [rows, V]. */
     stepLogits: { name: 'dec.logits', dtype: 'f32', shape: (rows: number) => [rows, V] },
-    /** Row r of the next step continues the caches of row parents[r]. */
+    /** Row r of the next step continues the caches of row parents[r] (beam search's step writes them). */
     stepParents: { name: 'step.parents', dtype: 'u32', shape: (rows: number) => [rows] },
-    /** Ids whose logits get the repetition penalty, [rows, L] padded with an id outside the vocabulary. */
-    penaltyIds: { name: 'step.penalty_ids', dtype: 'u32', shape: (rows: number) => [rows, L] },
+    /**
+     * Each row's tokens so far, two sets [2, rows, L] (beam search reads one and writes the reordered rows to
+     * the other): the repetition penalty's ids, and the caption the host reads back.
+     */
+    tokenHistory: { name: 'step.history', dtype: 'u32', shape: (rows: number) => [2, rows, L] },
+    /** Beam search's running score per beam. */
+    beamScores: { name: 'step.scores', dtype: 'f32', shape: (rows: number) => [rows] },
+    /** Beam search's record of every step's ranked candidates, for the host [L, BEAM_RECORD_WORDS]. */
+    beamRecords: { name: 'step.records', dtype: 'u32', shape: () => [L, BEAM_RECORD_WORDS] },
     /** log Σ exp(logits) per row: the normaliser of beam search's log-probabilities and of sampling. */
     stepLse: { name: 'step.lse', dtype: 'f32', shape: (rows: number) => [rows] },
     /** The k best candidates per row: ids and values. */

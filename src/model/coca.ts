@@ -161,6 +161,7 @@ export class CocaModel implements ModelParts {
   }
 
   dispose(): void {
+    this.decoder.dispose();
     this.arena.destroy();
     this.weights.destroy();
   }

@@ -1,6 +1,7 @@
 // Runs inside a module Web Worker in Chromium: the same GPU core and kernels as in Node, compiled by
 // Vite, on the browser's WebGPU. Receives inputs, runs matmul (f32 and fp16 weights), attention and
-// layernorm, and posts the outputs back for the Node side to compare with the CPU reference.
+// layernorm, and the decoding kernels on seeded jobs (test/reference/decode.ts), and posts the outputs back
+// for the Node side to compare with the CPU reference.
 import { acquireDevice } from '../../src/gpu/device';
 import { Gpu } from '../../src/gpu/gpu';
 import { viteShaders } from '../../src/gpu/shaders-vite';
@@ -9,6 +10,21 @@ import { attention } from '../../src/kernels/attention';
 import { layerNorm } from '../../src/kernels/layernorm';
 import { matmul } from '../../src/kernels/matmul';
 import { f32ArrayToF16, packF16Pairs } from '../../src/io/fp16';
+import { runBeamJob, runPenaltyJob, runPickJob, type BeamRun, type PickRun } from '../helpers/decode-kernels';
+import { beamJob, penaltyJob, pickJob } from '../reference/decode';
+
+/** Decoding-kernel jobs by their seeds (the worker builds them as the Node side does). */
+export interface DecodeJobs {
+  beams: { beams: number; seed: number; logprob: boolean; first: boolean }[];
+  picks: { rows: number; k: number; seed: number; scale: number; topP: number; sampleSeed: number; sample: boolean }[];
+  penalty: { seed: number; count: number; penalty: number };
+}
+
+export interface DecodeResults {
+  beams: BeamRun[];
+  picks: PickRun[];
+  penalty: number[];
+}
 
 export interface KernelJob {
   x: Float32Array; // [M, K]
@@ -23,6 +39,7 @@ export interface KernelJob {
   heads: number;
   gamma: Float32Array; // [K]
   beta: Float32Array;
+  decode: DecodeJobs;
 }
 
 export interface KernelResults {
@@ -31,6 +48,7 @@ export interface KernelResults {
   matmulF16: Float32Array;
   attention: Float32Array;
   layerNorm: Float32Array;
+  decode: DecodeResults;
 }
 
 async function run(job: KernelJob): Promise<KernelResults> {
@@ -72,9 +90,20 @@ async function run(job: KernelJob): Promise<KernelResults> {
   const reads = [y32, y16, att, ln].map((t) => rec.read(t));
   await rec.submit();
   const [m32, m16, a, l] = (await Promise.all(reads)).map((bytes) => new Float32Array(bytes));
+  const decode = await runDecodeJobs(gpu, job.decode);
   const adapter = gpu.adapterName;
   gpu.destroy();
-  return { adapter, matmulF32: m32!, matmulF16: m16!, attention: a!, layerNorm: l! };
+  return { adapter, matmulF32: m32!, matmulF16: m16!, attention: a!, layerNorm: l!, decode };
+}
+
+async function runDecodeJobs(gpu: Gpu, jobs: DecodeJobs): Promise<DecodeResults> {
+  const beams: BeamRun[] = [];
+  for (const b of jobs.beams) beams.push(await runBeamJob(gpu, beamJob(b.beams, b.seed, b)));
+  const picks: PickRun[] = [];
+  for (const p of jobs.picks) picks.push(await runPickJob(gpu, pickJob(p.rows, p.k, p.seed, p), p.sample));
+  const { seed, count, penalty } = jobs.penalty;
+  const { logits, vocab, ids, rows, stride } = penaltyJob(seed);
+  return { beams, picks, penalty: [...(await runPenaltyJob(gpu, logits, vocab, ids, { rows, count, stride, offset: rows * stride, penalty }))] };
 }
 
 self.onmessage = (event: MessageEvent<KernelJob>) => {

@@ -1,7 +1,7 @@
 // lse[r] = log Σ_j exp(scale · x[r, j]) over rows of width N (scale = 1/temperature): the normaliser
-// that turns the top-k logits read back for beam search and sampling into exact log-probabilities.
+// that turns the top-k logits of beam search and sampling into exact log-probabilities.
 // Column blockId (0xffffffff: none) is left out, as a token masked to −inf would be.
-// Bindings (generated from src/kernels/generation.ts): params, x, lse.
+// Bindings (generated from src/kernels/decode/scores.ts): params, x, lse.
 
 const WG = 256u;
 #include lib/reduce
