@@ -4,9 +4,9 @@
 // would (node src/cli/coca.mjs …) on the golden tiny CoCa, against the same commands on one image at a time,
 // an independent cosine ranking, OpenCLIP's golden features, and crashes in the middle of a run.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointFormatError, ImageDecodeError, LibraryError } from '../src/errors';
@@ -18,17 +18,11 @@ import { openCheckpoint } from '../src/io/checkpoint';
 import { listImages } from '../src/cli/image-paths';
 import { formatDuration, progressBar, progressText, ProgressReporter } from '../src/cli/progress';
 import { ResultsFile } from '../src/cli/results-jsonl';
-import { SHARED } from './helpers/golden';
-
-const concatChunks = (chunks: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-};
+import { golden, goldenJson, SHARED, TINY } from './helpers/golden';
+import { concat } from './io-fixtures';
+import { cosine, maxAbsDiff } from './helpers/gpu';
+import { startHubServer } from './helpers/hub-server';
+import { generatePhotos, writePhotos } from './browser/library-images';
 
 let scratch: string;
 beforeAll(() => {
@@ -47,7 +41,7 @@ describe('safetensors writer', () => {
         const checkpoint = await openCheckpoint(source);
         const info = checkpoint.tensors.get('pixel_values')!;
         const chunks = encodeSafetensors([{ name: 'pixel_values', shape: info.shape, data: await checkpoint.readF32('pixel_values') }]);
-        expect(Buffer.from(concatChunks(chunks)).equals(readFileSync(path)), name).toBe(true);
+        expect(Buffer.from(concat(chunks)).equals(readFileSync(path)), name).toBe(true);
       } finally {
         await source.close();
       }
@@ -59,7 +53,7 @@ describe('safetensors writer', () => {
     const b = Float32Array.from([0.25]);
     const empty = new Float32Array(0);
     const metadata = { paths: JSON.stringify(['x/ä.png', 'y "quoted".jpg']), model: 'm' };
-    const bytes = concatChunks(encodeSafetensors([{ name: 'zeta', shape: [2, 3], data: a }, { name: 'alpha', shape: [1], data: b }, { name: 'none', shape: [0, 4], data: empty }], metadata));
+    const bytes = concat(encodeSafetensors([{ name: 'zeta', shape: [2, 3], data: a }, { name: 'alpha', shape: [1], data: b }, { name: 'none', shape: [0, 4], data: empty }], metadata));
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect(headerLength % 8).toBe(0);
     const header = new TextDecoder().decode(bytes.subarray(8, 8 + headerLength));
@@ -187,5 +181,313 @@ describe('JSONL results file', () => {
     const captions = join(scratch, 'captions.jsonl');
     writeFileSync(captions, line('a.png'));
     await expect(ResultsFile.open(captions, 'embed')).rejects.toThrow(/line 1: not a result of coca embed \(it needs "path" and "embedding"\)/);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ the commands
+
+const run = promisify(execFile);
+const CLI = new URL('../src/cli/coca.mjs', import.meta.url).pathname;
+const VOCAB = `${SHARED}vocab/bpe_simple_vocab_16e6.txt.gz`;
+/** The tiny model with fp32 weights, so that results compare with OpenCLIP's golden ones. */
+const MODEL = ['--model', TINY, '--vocab', VOCAB, '--dtype', 'fp32'];
+/** What the engine names the golden folder's model (and what an index records). */
+const TINY_ID = `file:${resolve(TINY)}/open_clip_model.safetensors`;
+
+/** golden/README.md: fp32 image features within 1e-4 of OpenCLIP's. */
+const GOLDEN_TOL = 1e-4;
+/** An image encoded in a batch of 8 and alone: the same kernels on the same rows, rounding apart. */
+const BATCH_TOL = 1e-5;
+/** Scores are float64 sums of float32 products here and in the CLI, summed in other orders. */
+const SCORE_TOL = 1e-6;
+
+interface Finished {
+  code: number;
+  stdout: string;
+  /** stderr without Dawn's own start-up warnings. */
+  stderr: string;
+}
+
+const ours = (stderr: string): string =>
+  stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('Warning: '))
+    .join('\n');
+
+/** Runs the CLI to the end, whatever its exit status. */
+async function coca(...args: string[]): Promise<Finished> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 2 ** 20 });
+    return { code: 0, stdout, stderr: ours(stderr) };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: ours(e.stderr) };
+  }
+}
+
+interface CaptionLine {
+  path: string;
+  text: string;
+  tokens: number[];
+  ms: number;
+}
+
+const jsonLines = <T>(file: string): T[] =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as T);
+
+/** The index file as our reader sees it: metadata and [N, E] rows. */
+async function readIndex(file: string): Promise<{ metadata: Record<string, string>; shape: number[]; rows: Float32Array[] }> {
+  const source = await FileSource.open(file);
+  try {
+    const { metadata, tensors } = await readSafetensorsIndex(source);
+    const info = tensors.get('embeddings')!;
+    const data = await (await openCheckpoint(source)).readF32('embeddings');
+    const [n, e] = info.shape as [number, number];
+    return { metadata, shape: info.shape, rows: Array.from({ length: n }, (_, i) => data.subarray(i * e, (i + 1) * e)) };
+  } finally {
+    await source.close();
+  }
+}
+
+/** Starts the CLI and stops it (signal) once `ready` holds; resolves with how it ended. */
+function interrupted(args: string[], signal: NodeJS.Signals, ready: (stderr: string) => boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    const poll = setInterval(() => {
+      if (!sent && ready(stderr)) {
+        sent = true;
+        child.kill(signal);
+      }
+    }, 10);
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('exit', (code, how) => {
+      clearInterval(poll);
+      done({ code, signal: how, stderr: ours(stderr) });
+    });
+  });
+}
+
+describe('coca caption, embed and search over folders', () => {
+  let photos: string;
+  /** photos/chelsea: 11 photos, PNG and JPEG. */
+  let chelsea: string;
+  /** Every photo path under `photos`, in the order the CLI takes them (UTF-16 order of the paths). */
+  let allPaths: string[];
+  let chelseaPaths: string[];
+  /** caption --greedy of each chelsea photo, from `coca caption FILE` run alone. */
+  const alone = new Map<string, { text: string; tokens: number[] }>();
+  let index: string;
+
+  beforeAll(async () => {
+    photos = join(scratch, 'photos');
+    const generated = await generatePhotos();
+    writePhotos(photos, generated);
+    chelsea = join(photos, 'chelsea');
+    allPaths = generated.map((p) => join(photos, p.path)).sort();
+    chelseaPaths = allPaths.filter((p) => p.startsWith(`${chelsea}/`));
+    index = join(scratch, 'photos.safetensors');
+  });
+
+  it('caption: a folder to JSONL equals each image captioned alone, with plain progress lines, and a second run adds nothing', async () => {
+    const out = join(scratch, 'chelsea-captions.jsonl');
+    const first = await coca('caption', ...MODEL, '--greedy', '--out', out, chelsea);
+    expect([first.code, first.stdout]).toEqual([0, '']);
+    const lines = jsonLines<CaptionLine>(out);
+    expect(lines.map((l) => l.path)).toEqual(chelseaPaths);
+    for (const path of chelseaPaths) {
+      const result = await coca('caption', ...MODEL, '--greedy', '--json', path);
+      const [one] = JSON.parse(result.stdout) as { image: string; tokens: number[]; caption: string }[];
+      alone.set(path, { text: one!.caption, tokens: one!.tokens });
+    }
+    expect(lines.map(({ path, text, tokens }) => ({ path, text, tokens }))).toEqual(chelseaPaths.map((path) => ({ path, ...alone.get(path)! })));
+    expect(lines.every((l) => l.ms > 0)).toBe(true);
+    // Not a terminal: plain lines, no carriage returns or escape codes; the last progress line is 11/11.
+    const progress = first.stderr.split('\n').filter((l) => l !== '');
+    expect(first.stderr).not.toMatch(/[\r\x1b]/);
+    for (const line of progress.slice(0, -1)) expect(line).toMatch(/^coca: \d+\/11 images(, \d+\.\d images\/s, \d+:\d\d left)?$/);
+    expect(progress.at(-2)).toMatch(/^coca: 11\/11 images, /);
+    expect(progress.at(-1)).toMatch(/^coca: 11 images: 11 captioned \(\d+\.\d s, \d+\.\d images\/s\)$/);
+
+    // Again: nothing to encode, so the model is not even loaded, and the file is untouched.
+    const before = { bytes: readFileSync(out), mtime: statSync(out).mtimeMs };
+    const second = await coca('caption', ...MODEL, '--greedy', '--out', out, chelsea);
+    expect([second.code, second.stdout, second.stderr]).toEqual([0, '', `coca: nothing to do: all 11 images are already in ${out}\n`]);
+    expect(readFileSync(out).equals(before.bytes)).toBe(true);
+    expect(statSync(out).mtimeMs).toBe(before.mtime);
+  });
+
+  it('caption --out resumes a killed run, and a last line cut off mid-write', async () => {
+    const want = chelseaPaths.map((path) => ({ path, ...alone.get(path)! }));
+    const asWritten = (file: string) => jsonLines<CaptionLine>(file).map(({ path, text, tokens }) => ({ path, text, tokens }));
+
+    const killed = join(scratch, 'killed.jsonl');
+    const args = ['caption', ...MODEL, '--greedy', '--out', killed, chelsea];
+    const lineCount = (): number => (existsSync(killed) ? readFileSync(killed, 'utf8').split('\n').length - 1 : 0);
+    const stopped = await interrupted(args, 'SIGKILL', () => lineCount() >= 2);
+    expect(stopped.signal).toBe('SIGKILL');
+    const kept = lineCount();
+    expect(kept).toBeGreaterThanOrEqual(2);
+    expect(kept).toBeLessThan(11);
+    const resumed = await coca(...args);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain(`11 images: ${11 - kept} captioned, ${kept} already in ${killed} (`);
+    expect(asWritten(killed)).toEqual(want);
+
+    // A crash mid-line: four whole lines and half of the fifth.
+    const cut = join(scratch, 'cut.jsonl');
+    const whole = readFileSync(killed, 'utf8').split('\n');
+    const head = `${whole.slice(0, 4).join('\n')}\n`;
+    writeFileSync(cut, head + whole[4]!.slice(0, 30));
+    const again = await coca('caption', ...MODEL, '--greedy', '--out', cut, chelsea);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`coca: ${cut}: cut off an unfinished last line (30 bytes); its image is done again`);
+    expect(again.stderr).toContain(`11 images: 7 captioned, 4 already in ${cut} (`);
+    expect(readFileSync(cut, 'utf8').startsWith(head)).toBe(true);
+    expect(asWritten(cut)).toEqual(want);
+  });
+
+  it('embed --out FILE.safetensors: our reader reads back every path, the model, and embeddings equal to embed --json and OpenCLIP’s', async () => {
+    const made = await coca('embed', ...MODEL, '--out', index, photos);
+    expect([made.code, made.stdout]).toEqual([0, '']);
+    expect(made.stderr).toMatch(/coca: 44 images: 44 embedded \(/);
+    const { metadata, shape, rows } = await readIndex(index);
+    expect(shape).toEqual([44, 48]);
+    expect(JSON.parse(metadata.paths!)).toEqual(allPaths);
+    expect({ format: metadata.format, model: metadata.model, dtype: metadata.dtype }).toEqual({ format: 'coca-webgpu/embeddings-v1', model: TINY_ID, dtype: 'fp32' });
+
+    // The same folder printed as JSON: the same images in the same batches, so the same numbers.
+    const printed = JSON.parse((await coca('embed', ...MODEL, '--json', photos)).stdout) as { images: string[]; image_features: number[][] };
+    expect(printed.images).toEqual(allPaths);
+    rows.forEach((row, i) => expect(maxAbsDiff(row, printed.image_features[i]!), allPaths[i]).toBe(0));
+    // Photos that are the sample files' own pixels (lossless PNG) have OpenCLIP's features.
+    const want = await golden('image_features');
+    const names = (await goldenJson()).images;
+    for (const sample of ['chelsea', 'astronaut']) {
+      const g = names.indexOf(`${sample}.png`);
+      const row = rows[allPaths.indexOf(join(photos, sample, 'original.png'))]!;
+      expect(maxAbsDiff(row, want.subarray(g * 48, (g + 1) * 48)), sample).toBeLessThanOrEqual(GOLDEN_TOL);
+    }
+
+    // --out FILE.jsonl holds the same rows.
+    const jsonl = join(scratch, 'embeddings.jsonl');
+    expect((await coca('embed', ...MODEL, '--quiet', '--out', jsonl, photos)).code).toBe(0);
+    const lines = jsonLines<{ path: string; embedding: number[] }>(jsonl);
+    expect(lines.map((l) => l.path)).toEqual(allPaths);
+    lines.forEach((line, i) => expect(maxAbsDiff(line.embedding, rows[i]!), line.path).toBe(0));
+  });
+
+  it('search: the top k equal the cosine ranking of the stored embeddings, and another model’s index is refused', async () => {
+    const query = 'a photo of a cat';
+    const text = (JSON.parse((await coca('embed', ...MODEL, '--text', query)).stdout) as { text_features: number[][] }).text_features[0]!;
+    const { rows } = await readIndex(index);
+    const ranked = rows
+      .map((row, i) => ({ path: allPaths[i]!, score: cosine(row, text), i }))
+      .sort((a, b) => b.score - a.score || a.i - b.i)
+      .slice(0, 5);
+    const hits = JSON.parse((await coca('search', ...MODEL, '--index', index, '-k', '5', '--json', query)).stdout) as { path: string; score: number }[];
+    expect(hits.map((h) => h.path)).toEqual(ranked.map((r) => r.path));
+    hits.forEach((hit, i) => expect(Math.abs(hit.score - ranked[i]!.score)).toBeLessThanOrEqual(SCORE_TOL));
+    const lines = (await coca('search', ...MODEL, '--index', index, query)).stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(10);
+    expect(lines.slice(0, 5).map((l) => l.split('\t')[1])).toEqual(ranked.map((r) => r.path));
+    lines.slice(0, 5).forEach((line, i) => expect(Math.abs(Number(line.split('\t')[0]) - ranked[i]!.score)).toBeLessThanOrEqual(5e-5));
+
+    // The same weights under another name (a hub repo id) are another model: refused, the index untouched.
+    const file = (name: string): Uint8Array => new Uint8Array(readFileSync(`${TINY}${name}`));
+    const hub = await startHubServer({ 'test/other': { 'open_clip_config.json': file('open_clip_config.json'), 'open_clip_model.safetensors': file('open_clip_model.safetensors') } });
+    try {
+      const other = ['--model', 'test/other', '--hub-url', hub.url, '--vocab', VOCAB, '--dtype', 'fp32'];
+      const refused = await coca('search', ...other, '--index', index, query);
+      expect([refused.code, refused.stdout]).toEqual([1, '']);
+      expect(refused.stderr).toBe(`coca: LibraryError: ${index} holds embeddings of model ${TINY_ID}, not of test/other: use --model ${TINY_ID}, or another index file\n`);
+      const bytes = readFileSync(index);
+      const extra = join(scratch, 'extra.png');
+      copyFileSync(join(photos, 'coffee', 'flip-h.png'), extra);
+      const mixed = await coca('embed', ...other, '--out', index, extra);
+      expect(mixed.code).toBe(1);
+      expect(mixed.stderr).toMatch(/^coca: LibraryError: .* holds embeddings of model file:/m);
+      expect(readFileSync(index).equals(bytes)).toBe(true);
+    } finally {
+      await hub.close();
+    }
+    // A safetensors file that is no index is refused before any model is loaded.
+    const notIndex = await coca('search', '--model', join(scratch, 'no-model'), '--index', `${SHARED}golden/preprocess/modes-224.safetensors`, query);
+    expect([notIndex.code, notIndex.stderr]).toEqual([1, expect.stringMatching(/^coca: LibraryError: .*modes-224\.safetensors is not an index made by coca embed --out/)]);
+  });
+
+  it('reports each unreadable image, goes on with the others (a spoilt batch image by image), and exits with 1', async () => {
+    const mixed = join(scratch, 'mixed');
+    mkdirSync(mixed);
+    const good = ['coffee/original.jpg', 'rocket/gray.png', 'astronaut/shift.jpg'].map((p) => join(photos, p));
+    good.forEach((p, i) => copyFileSync(p, join(mixed, `${i}-good${p.slice(-4)}`)));
+    writeFileSync(join(mixed, '1-broken.png'), 'not a png at all');
+    writeFileSync(join(mixed, '2-cut.png'), readFileSync(good[1]!).subarray(0, 300));
+    const out = join(scratch, 'mixed.jsonl');
+    const result = await coca('embed', ...MODEL, '--out', out, mixed);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^coca: ImageDecodeError: .*mixed\/1-broken\.png: not an image/m);
+    expect(result.stderr).toMatch(/^coca: ImageDecodeError: .*mixed\/2-cut\.png: /m);
+    expect(result.stderr).toMatch(/coca: 5 images: 3 embedded, 2 failed \(/);
+    const lines = jsonLines<{ path: string; embedding: number[] }>(out);
+    expect(lines.map((l) => l.path)).toEqual(['0-good.jpg', '1-good.png', '2-good.jpg'].map((n) => join(mixed, n)));
+    const { rows } = await readIndex(index);
+    lines.forEach((line, i) => expect(maxAbsDiff(line.embedding, rows[allPaths.indexOf(good[i]!)]!), line.path).toBeLessThanOrEqual(BATCH_TOL));
+  });
+
+  it('Ctrl-C stops between batches and writes the index; the same command continues it', async () => {
+    const file = join(scratch, 'stopped.safetensors');
+    const args = ['embed', ...MODEL, '--batch', '1', '--out', file, photos];
+    const stopped = await interrupted(args, 'SIGINT', (stderr) => /coca: \d+\/44 images/.test(stderr));
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain('coca: stopping after this image, keeping what is done');
+    const partial = await readIndex(file);
+    const kept = partial.shape[0]!;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(44);
+    expect(stopped.stderr).toContain(`${44 - kept} left for the next run`);
+    const resumed = await coca(...args);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain(`44 images: ${44 - kept} embedded, ${kept} already in ${file}`);
+    const { metadata, rows } = await readIndex(file);
+    const paths = JSON.parse(metadata.paths!) as string[];
+    expect([...paths].sort()).toEqual(allPaths);
+    const reference = (await readIndex(index)).rows;
+    paths.forEach((path, i) => expect(maxAbsDiff(rows[i]!, reference[allPaths.indexOf(path)]!), path).toBeLessThanOrEqual(BATCH_TOL));
+  });
+
+  it('draws a progress bar in place when stderr is a terminal', async () => {
+    // util-linux's script(1) runs the command on a pseudo-terminal and copies what it writes.
+    const command = [process.execPath, CLI, 'embed', ...MODEL, '--out', join(scratch, 'tty.jsonl'), chelsea].map((a) => `'${a}'`).join(' ');
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], { env: { ...process.env, COLUMNS: '100' } });
+    expect(stdout).toMatch(/\r\x1b\[Kcoca \[#+\] 11\/11 images, \d+\.\d images\/s, 0:00 left/);
+    expect(stdout).toMatch(/\r\x1b\[Kcoca: 11 images: 11 embedded \(/);
+  });
+
+  it('usage errors exit with 2 before anything is loaded; a missing PATH with 1, leaving no file', async () => {
+    const usage: [string[], RegExp][] = [
+      [['caption', ...MODEL, '--out', 'x.txt', chelsea], /^coca: OptionsError: --out must name a \.jsonl file \(got "x\.txt"\)/],
+      [['embed', ...MODEL, '--out', 'x.csv', chelsea], /^coca: OptionsError: --out must name a \.jsonl or \.safetensors file/],
+      [['embed', ...MODEL, '--json', '--out', 'x.jsonl', chelsea], /^coca: OptionsError: --json prints results on stdout and --out writes them to a file/],
+      [['embed', ...MODEL, '--out', 'x.jsonl', '--text', 'a cat'], /^coca: OptionsError: --out stores image embeddings/],
+      [['embed', ...MODEL, '--batch', '0', chelsea], /^coca: OptionsError: --batch must be an integer from 1 to 64 \(got 0\)/],
+      [['search', ...MODEL, 'a cat'], /^coca: OptionsError: search needs --index FILE\.safetensors/],
+      [['search', ...MODEL, '--index', index, 'a', 'cat'], /^coca: OptionsError: search takes one QUERY text \(got 2\)/],
+      [['search', ...MODEL, '--index', index, '-k', '0', 'a cat'], /^coca: OptionsError: -k must be a positive integer/],
+    ];
+    for (const [args, message] of usage) {
+      const failure = await coca(...args);
+      expect([failure.code, failure.stdout], args.join(' ')).toEqual([2, '']);
+      expect(failure.stderr).toMatch(message);
+    }
+    const out = join(scratch, 'never.jsonl');
+    const missing = await coca('caption', ...MODEL, '--out', out, join(scratch, 'no-such-folder'));
+    expect([missing.code, missing.stderr]).toEqual([1, `coca: ImageDecodeError: ${join(scratch, 'no-such-folder')}: no such file or folder\n`]);
+    expect(existsSync(out)).toBe(false);
   });
 });

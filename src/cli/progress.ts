@@ -78,7 +78,7 @@ export class ProgressReporter {
     this.lastShown = t;
     const progress = { done: this.done, total: this.total, elapsedMs: t - this.started };
     if (this.stream.isTTY) {
-      this.stream.write(`\r\x1b[K${this.label} ${progressBar(progress, (this.stream.columns ?? DEFAULT_COLUMNS) - this.label.length - 1)}`);
+      this.stream.write(`\r\x1b[K${this.label} ${progressBar(progress, (this.stream.columns || DEFAULT_COLUMNS) - this.label.length - 1)}`);
       this.drawn = true;
     } else {
       this.stream.write(`${this.label}: ${progressText(progress)}\n`);

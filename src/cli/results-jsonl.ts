@@ -41,7 +41,7 @@ export class ResultsFile {
   }
 
   /** Appends one result as a line; resolves once the operating system holds it. */
-  async append(result: { path: string }): Promise<void> {
+  async append<T extends { path: string }>(result: T): Promise<void> {
     await this.handle.write(`${JSON.stringify(result)}\n`);
   }
 
