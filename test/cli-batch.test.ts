@@ -275,12 +275,12 @@ function interrupted(args: string[], signal: NodeJS.Signals, ready: (stderr: str
 
 describe('coca caption, embed and search over folders', () => {
   let photos: string;
-  /** photos/chelsea: 11 photos, PNG and JPEG. */
-  let chelsea: string;
+  /** A folder of 6 of the photos for the caption tests, 3 of them in a sub-folder, PNG and JPEG. */
+  let few: string;
   /** Every photo path under `photos`, in the order the CLI takes them (UTF-16 order of the paths). */
   let allPaths: string[];
-  let chelseaPaths: string[];
-  /** caption --greedy of each chelsea photo, from `coca caption FILE` run alone. */
+  let fewPaths: string[];
+  /** caption --greedy of each of the few photos, from `coca caption FILE` run alone. */
   const alone = new Map<string, { text: string; tokens: number[] }>();
   let index: string;
 
@@ -288,66 +288,69 @@ describe('coca caption, embed and search over folders', () => {
     photos = join(scratch, 'photos');
     const generated = await generatePhotos();
     writePhotos(photos, generated);
-    chelsea = join(photos, 'chelsea');
+    few = join(scratch, 'few');
+    mkdirSync(join(few, 'more'), { recursive: true });
+    const picks = ['chelsea/original.png', 'coffee/flip-h.png', 'astronaut/gray.jpg', 'rocket/crop-corner.jpg', 'chelsea/rotate-90.png', 'coffee/swap-rb.png'];
+    picks.forEach((p, i) => copyFileSync(join(photos, p), join(few, i < 3 ? '' : 'more', p.replace('/', '-'))));
     allPaths = generated.map((p) => join(photos, p.path)).sort();
-    chelseaPaths = allPaths.filter((p) => p.startsWith(`${chelsea}/`));
+    fewPaths = picks.map((p, i) => join(few, i < 3 ? '' : 'more', p.replace('/', '-'))).sort();
     index = join(scratch, 'photos.safetensors');
   });
 
   it('caption: a folder to JSONL equals each image captioned alone, with plain progress lines, and a second run adds nothing', async () => {
-    const out = join(scratch, 'chelsea-captions.jsonl');
-    const first = await coca('caption', ...MODEL, '--greedy', '--out', out, chelsea);
+    const out = join(scratch, 'few-captions.jsonl');
+    const first = await coca('caption', ...MODEL, '--greedy', '--out', out, few);
     expect([first.code, first.stdout]).toEqual([0, '']);
     const lines = jsonLines<CaptionLine>(out);
-    expect(lines.map((l) => l.path)).toEqual(chelseaPaths);
-    for (const path of chelseaPaths) {
+    expect(lines.map((l) => l.path)).toEqual(fewPaths);
+    for (const path of fewPaths) {
       const result = await coca('caption', ...MODEL, '--greedy', '--json', path);
       const [one] = JSON.parse(result.stdout) as { image: string; tokens: number[]; caption: string }[];
       alone.set(path, { text: one!.caption, tokens: one!.tokens });
     }
-    expect(lines.map(({ path, text, tokens }) => ({ path, text, tokens }))).toEqual(chelseaPaths.map((path) => ({ path, ...alone.get(path)! })));
+    expect(lines.map(({ path, text, tokens }) => ({ path, text, tokens }))).toEqual(fewPaths.map((path) => ({ path, ...alone.get(path)! })));
     expect(lines.every((l) => l.ms > 0)).toBe(true);
     // Not a terminal: plain lines, no carriage returns or escape codes; the last progress line is 11/11.
     const progress = first.stderr.split('\n').filter((l) => l !== '');
     expect(first.stderr).not.toMatch(/[\r\x1b]/);
-    for (const line of progress.slice(0, -1)) expect(line).toMatch(/^coca: \d+\/11 images(, \d+\.\d images\/s, \d+:\d\d left)?$/);
-    expect(progress.at(-2)).toMatch(/^coca: 11\/11 images, /);
-    expect(progress.at(-1)).toMatch(/^coca: 11 images: 11 captioned \(\d+\.\d s, \d+\.\d images\/s\)$/);
+    for (const line of progress.slice(0, -1)) expect(line).toMatch(/^coca: \d+\/6 images(, \d+\.\d images\/s, \d+:\d\d left)?$/);
+    expect(progress.at(-2)).toMatch(/^coca: 6\/6 images, /);
+    expect(progress.at(-1)).toMatch(/^coca: 6 images: 6 captioned \(\d+\.\d s, \d+\.\d images\/s\)$/);
 
     // Again: nothing to encode, so the model is not even loaded, and the file is untouched.
     const before = { bytes: readFileSync(out), mtime: statSync(out).mtimeMs };
-    const second = await coca('caption', ...MODEL, '--greedy', '--out', out, chelsea);
-    expect([second.code, second.stdout, second.stderr]).toEqual([0, '', `coca: nothing to do: all 11 images are already in ${out}\n`]);
+    const second = await coca('caption', ...MODEL, '--greedy', '--out', out, few);
+    expect([second.code, second.stdout, second.stderr]).toEqual([0, '', `coca: nothing to do: all 6 images are already in ${out}\n`]);
     expect(readFileSync(out).equals(before.bytes)).toBe(true);
     expect(statSync(out).mtimeMs).toBe(before.mtime);
   });
 
   it('caption --out resumes a killed run, and a last line cut off mid-write', async () => {
-    const want = chelseaPaths.map((path) => ({ path, ...alone.get(path)! }));
+    const want = fewPaths.map((path) => ({ path, ...alone.get(path)! }));
     const asWritten = (file: string) => jsonLines<CaptionLine>(file).map(({ path, text, tokens }) => ({ path, text, tokens }));
 
     const killed = join(scratch, 'killed.jsonl');
-    const args = ['caption', ...MODEL, '--greedy', '--out', killed, chelsea];
+    const args = ['caption', ...MODEL, '--greedy', '--out', killed, few];
     const lineCount = (): number => (existsSync(killed) ? readFileSync(killed, 'utf8').split('\n').length - 1 : 0);
     const stopped = await interrupted(args, 'SIGKILL', () => lineCount() >= 2);
     expect(stopped.signal).toBe('SIGKILL');
     const kept = lineCount();
     expect(kept).toBeGreaterThanOrEqual(2);
-    expect(kept).toBeLessThan(11);
+    expect(kept).toBeLessThan(6);
     const resumed = await coca(...args);
     expect(resumed.code).toBe(0);
-    expect(resumed.stderr).toContain(`11 images: ${11 - kept} captioned, ${kept} already in ${killed} (`);
+    expect(resumed.stderr).toContain(`6 images: ${6 - kept} captioned, ${kept} already in ${killed} (`);
     expect(asWritten(killed)).toEqual(want);
 
-    // A crash mid-line: four whole lines and half of the fifth.
+    // A crash mid-line: three whole lines and part of the fourth.
     const cut = join(scratch, 'cut.jsonl');
     const whole = readFileSync(killed, 'utf8').split('\n');
-    const head = `${whole.slice(0, 4).join('\n')}\n`;
-    writeFileSync(cut, head + whole[4]!.slice(0, 30));
-    const again = await coca('caption', ...MODEL, '--greedy', '--out', cut, chelsea);
+    const head = `${whole.slice(0, 3).join('\n')}\n`;
+    writeFileSync(cut, head + whole[3]!.slice(0, 30));
+    const again = await coca('caption', ...MODEL, '--greedy', '--out', cut, few);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain(`coca: ${cut}: cut off an unfinished last line (30 bytes); its image is done again`);
-    expect(again.stderr).toContain(`11 images: 7 captioned, 4 already in ${cut} (`);
+    expect(again.stderr).toContain(`6 images: 3 captioned, 3 already in ${cut} (`);
     expect(readFileSync(cut, 'utf8').startsWith(head)).toBe(true);
     expect(asWritten(cut)).toEqual(want);
   });
@@ -463,19 +466,19 @@ describe('coca caption, embed and search over folders', () => {
 
   it('draws a progress bar in place when stderr is a terminal', async () => {
     // util-linux's script(1) runs the command on a pseudo-terminal and copies what it writes.
-    const command = [process.execPath, CLI, 'embed', ...MODEL, '--out', join(scratch, 'tty.jsonl'), chelsea].map((a) => `'${a}'`).join(' ');
+    const command = [process.execPath, CLI, 'embed', ...MODEL, '--out', join(scratch, 'tty.jsonl'), few].map((a) => `'${a}'`).join(' ');
     const { stdout } = await run('script', ['-qec', command, '/dev/null'], { env: { ...process.env, COLUMNS: '100' } });
-    expect(stdout).toMatch(/\r\x1b\[Kcoca \[#+\] 11\/11 images, \d+\.\d images\/s, 0:00 left/);
-    expect(stdout).toMatch(/\r\x1b\[Kcoca: 11 images: 11 embedded \(/);
+    expect(stdout).toMatch(/\r\x1b\[Kcoca \[#+\] 6\/6 images, \d+\.\d images\/s, 0:00 left/);
+    expect(stdout).toMatch(/\r\x1b\[Kcoca: 6 images: 6 embedded \(/);
   });
 
   it('usage errors exit with 2 before anything is loaded; a missing PATH with 1, leaving no file', async () => {
     const usage: [string[], RegExp][] = [
-      [['caption', ...MODEL, '--out', 'x.txt', chelsea], /^coca: OptionsError: --out must name a \.jsonl file \(got "x\.txt"\)/],
-      [['embed', ...MODEL, '--out', 'x.csv', chelsea], /^coca: OptionsError: --out must name a \.jsonl or \.safetensors file/],
-      [['embed', ...MODEL, '--json', '--out', 'x.jsonl', chelsea], /^coca: OptionsError: --json prints results on stdout and --out writes them to a file/],
+      [['caption', ...MODEL, '--out', 'x.txt', few], /^coca: OptionsError: --out must name a \.jsonl file \(got "x\.txt"\)/],
+      [['embed', ...MODEL, '--out', 'x.csv', few], /^coca: OptionsError: --out must name a \.jsonl or \.safetensors file/],
+      [['embed', ...MODEL, '--json', '--out', 'x.jsonl', few], /^coca: OptionsError: --json prints results on stdout and --out writes them to a file/],
       [['embed', ...MODEL, '--out', 'x.jsonl', '--text', 'a cat'], /^coca: OptionsError: --out stores image embeddings/],
-      [['embed', ...MODEL, '--batch', '0', chelsea], /^coca: OptionsError: --batch must be an integer from 1 to 64 \(got 0\)/],
+      [['embed', ...MODEL, '--batch', '0', few], /^coca: OptionsError: --batch must be an integer from 1 to 64 \(got 0\)/],
       [['search', ...MODEL, 'a cat'], /^coca: OptionsError: search needs --index FILE\.safetensors/],
       [['search', ...MODEL, '--index', index, 'a', 'cat'], /^coca: OptionsError: search takes one QUERY text \(got 2\)/],
       [['search', ...MODEL, '--index', index, '-k', '0', 'a cat'], /^coca: OptionsError: -k must be a positive integer/],
