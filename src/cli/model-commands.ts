@@ -1,7 +1,6 @@
 // `coca caption`, `coca embed` and `coca search`: the engine on Node's host (Dawn), loading a model folder,
 // a hub repo id or a base URL exactly as the browser's worker does. Usage errors are found before anything
 // is loaded; so are missing PATHs and output files that cannot be resumed. Returns the exit status.
-import { existsSync } from 'node:fs';
 import { OptionsError } from '../errors';
 import type { CaptionResult } from '../engine/api';
 import { CocaEngine, type EngineOptions } from '../engine/engine';
@@ -89,7 +88,7 @@ async function runEmbed({ values, positionals }: Parsed, print: (text: string) =
     openOutput: async () => {
       if (!out) return stdout;
       if (out.endsWith('.jsonl')) return JsonlOutput.open(out, 'embed', embeddingRecord);
-      return IndexOutput.open(out, existsSync(out));
+      return IndexOutput.open(out);
     },
     verb: 'embedded',
     batchSize: batchFlag(values),

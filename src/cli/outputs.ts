@@ -1,5 +1,6 @@
 // Where the batch commands' results go: stdout (lines or JSON, as before batching), a JSONL file written
 // line by line, or (embed) a safetensors index. File outputs know what they already hold, so a rerun skips it.
+import { existsSync } from 'node:fs';
 import type { CaptionResult } from '../engine/api';
 import { checkSameModel, readIndexFile, writeIndexFile, type IndexFile } from './index-file';
 import { ResultsFile, type ResultKind } from './results-jsonl';
@@ -68,7 +69,7 @@ export class JsonlOutput<R> implements Output<R> {
 export const captionRecord = (path: string, { text, tokens, ms }: CaptionResult): CaptionRecord => ({ path, text, tokens, ms: roundMs(ms) });
 export const embeddingRecord = (path: string, { embedding }: ImageEmbedding): EmbeddingRecord => ({ path, embedding: [...embedding] });
 
-/** --out FILE.safetensors: an existing index is extended (same model and dtype); written when the run ends. */
+/** --out FILE.safetensors: an existing index is extended (same model, revision and dtype); written when the run ends. */
 export class IndexOutput implements Output<ImageEmbedding> {
   private readonly paths: string[] = [];
   private readonly rows: Float32Array[] = [];
@@ -80,8 +81,8 @@ export class IndexOutput implements Output<ImageEmbedding> {
     readonly done: ReadonlySet<string>,
   ) {}
 
-  static async open(path: string, exists: boolean): Promise<IndexOutput> {
-    const existing = exists ? await readIndexFile(path) : null;
+  static async open(path: string): Promise<IndexOutput> {
+    const existing = existsSync(path) ? await readIndexFile(path) : null;
     return new IndexOutput(path, existing, new Set(existing?.paths ?? []));
   }
 
