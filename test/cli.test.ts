@@ -164,7 +164,7 @@ describe('npx coca', () => {
 
   it('prints help for the CLI and for each command', async () => {
     const { stdout } = await run(process.execPath, [CLI, '--help']);
-    for (const command of ['caption', 'embed', 'tokenize', 'preprocess']) expect(stdout).toContain(`  ${command} `);
+    for (const command of ['caption', 'embed', 'search', 'tokenize', 'preprocess']) expect(stdout).toContain(`  ${command} `);
     const caption = (await run(process.execPath, [CLI, 'caption', '--help'])).stdout;
     for (const flag of ['--strategy greedy|beam|beam-openclip|sample', '--greedy', '--num-beams N', '--num-beam-groups N', '--length-penalty X', '--min-length N', '--max-length N', '--top-k N', '--top-p X', '--temperature X', '--repetition-penalty X', '--seed N', '--hub-url URL']) {
       expect(caption).toContain(flag);

@@ -1,6 +1,7 @@
 // The flags of the model commands and their help, made from the options module (src/options.ts), so the
 // CLI lists exactly the library's strategies, parameters and defaults under their kebab-case names.
 import { CAPTION_DEFAULTS, CAPTION_PARAMETERS, CAPTION_STRATEGIES, DEFAULT_DTYPE, DEFAULT_MATH, DEFAULT_ORIENTATION, MATH_PRECISIONS, ORIENTATIONS, strategiesUsing, WEIGHT_DTYPES, type CaptionStrategy } from '../options';
+import { IMAGE_EXTENSIONS } from '../library/files';
 import { flag, type FlagSpec } from './args';
 
 /**
@@ -8,6 +9,13 @@ import { flag, type FlagSpec } from './args';
  * caption with OpenCLIP expect that. (The library's default is greedy: it streams and is the fastest.)
  */
 export const CLI_DEFAULT_STRATEGY: CaptionStrategy = 'beam-openclip';
+
+/** Images per encoding pass in `coca embed` (the engine's pipelines are compiled for batches of 8). */
+export const DEFAULT_BATCH = 8;
+/** Largest --batch: the photo library's bound too; activations grow with the batch. */
+export const MAX_BATCH = 64;
+/** Results `coca search` prints by default. */
+export const DEFAULT_K = 10;
 
 const MODEL_FLAGS: FlagSpec = {
   model: { type: 'string' },
@@ -21,10 +29,16 @@ const MODEL_FLAGS: FlagSpec = {
   help: { type: 'boolean' },
 };
 
-export const EMBED_FLAGS: FlagSpec = { ...MODEL_FLAGS, image: { type: 'string', multiple: true }, text: { type: 'string', multiple: true } };
+/** The flags of the commands that work through files and folders of images. */
+const BATCH_FLAGS: FlagSpec = { out: { type: 'string' }, quiet: { type: 'boolean' } };
+
+export const EMBED_FLAGS: FlagSpec = { ...MODEL_FLAGS, ...BATCH_FLAGS, batch: { type: 'string' }, image: { type: 'string', multiple: true }, text: { type: 'string', multiple: true } };
+
+export const SEARCH_FLAGS: FlagSpec = { ...MODEL_FLAGS, index: { type: 'string' }, k: { type: 'string', short: 'k' } };
 
 export const CAPTION_FLAGS: FlagSpec = {
   ...MODEL_FLAGS,
+  ...BATCH_FLAGS,
   strategy: { type: 'string' },
   greedy: { type: 'boolean' },
   ...Object.fromEntries(CAPTION_PARAMETERS.map((p) => [flag(p).slice(2), { type: 'string' as const }])),
@@ -52,10 +66,26 @@ function parameterLine(parameter: (typeof CAPTION_PARAMETERS)[number]): string {
   return `  ${`${flag(parameter)} ${kind}`.padEnd(20)} ${defaults.join(', ')}`;
 }
 
+const IMAGES_HELP = `IMAGE is a file or a folder. Folders are read recursively for the files the app's folder picker takes
+(${IMAGE_EXTENSIONS.map((e) => `.${e}`).join(' ')}; Node decodes PNG, JPEG and GIF and reports
+the others as failed), in path order; files named on the command line are taken in the order given,
+whatever their name. Links are followed, each real file and folder once (link loops end). A PATH that does
+not exist stops the command before anything is loaded; an image that cannot be read is reported on stderr
+and the others go on.`;
+
+const OUT_HELP = `Progress goes to stderr: a bar on a terminal (n/N, images/s, time left), otherwise a plain line at most
+once a second; then a summary line. --quiet prints only errors.
+
+exit status: 0 every image done; 1 some images failed (each reported; the others are done and stored)
+or the run failed; 2 usage error; 130 stopped by Ctrl-C (143 by SIGTERM) after the image or batch in
+progress, what is done stored: run the same command again to continue it.`;
+
 export const CAPTION_HELP = `usage: coca caption --model MODEL [options] IMAGE...
 
-Captions each IMAGE (PNG or JPEG). Prints "IMAGE<tab>caption" per image, or with --json one array of
-{"image", "tokens", "caption"}.
+Captions each image, one at a time (a caption's decoding attends to one image's K/V on the GPU). Prints
+"IMAGE<tab>caption" per image as it is done, or with --json one array of {"image", "tokens", "caption"}.
+
+${IMAGES_HELP}
 
 ${MODEL_HELP}
 
@@ -67,16 +97,52 @@ ${CAPTION_PARAMETERS.map(parameterLine).join('\n')}
   (lengths count the start and end tokens; top-k: none means all the step reads back, 32)
 
 output:
-  --json               JSON instead of lines`;
+  --json               JSON instead of lines
+  --out FILE.jsonl     append {"path", "text", "tokens", "ms"} per image to FILE, each line written as its
+                       image is done; images whose path FILE already holds are skipped (resume; a last
+                       line cut off by a crash is removed and its image done again)
+  --quiet              no progress or summary on stderr
 
-export const EMBED_HELP = `usage: coca embed --model MODEL [options] [--image FILE]... [--text TEXT]...
+${OUT_HELP}`;
 
-Prints {"image_features", "text_features", "similarity_logits", "probs"}: normalized embeddings, and with
-both images and texts the logits (logit_scale · cosine) and softmax over the texts per image.
+export const EMBED_HELP = `usage: coca embed --model MODEL [options] [IMAGE...] [--image FILE]... [--text TEXT]...
+
+Normalized image embeddings, encoded in batches (--batch). Without --out prints one JSON object
+{"images", "image_features", "text_features", "similarity_logits", "probs"}: the images embedded (in
+order), their embeddings, the texts' embeddings and, with both, the logits (logit_scale · cosine) and the
+softmax over the texts per image.
+
+${IMAGES_HELP}
 
 ${MODEL_HELP}
 
 inputs (at least one):
-  --image FILE         an image (PNG or JPEG), repeatable
-  --text TEXT          a text, repeatable
-  --json               accepted for compatibility: the output is always JSON`;
+  IMAGE                a file or a folder
+  --image FILE         the same as an IMAGE argument, repeatable
+  --text TEXT          a text, repeatable (not with --out)
+  --batch N            images per encoding pass, 1 to ${MAX_BATCH} (default ${DEFAULT_BATCH})
+
+output:
+  --json               accepted for compatibility: without --out the output is always JSON
+  --out FILE.jsonl     append {"path", "embedding"} per image, each line written as its batch is done;
+                       paths FILE already holds are skipped (resume, as for caption)
+  --out FILE.safetensors
+                       an index for coca search: tensor "embeddings" [N, E] f32 with the paths (a JSON
+                       array), model id, revision and dtype in its __metadata__; an existing index is
+                       extended (same model, revision and dtype; its paths are skipped). Written when the
+                       run ends (also after Ctrl-C or a failure), to a temporary file renamed over FILE
+  --quiet              no progress or summary on stderr
+
+${OUT_HELP}`;
+
+export const SEARCH_HELP = `usage: coca search --index FILE.safetensors --model MODEL [options] QUERY
+
+Prints the -k stored images most similar to the QUERY text by cosine, best first: "score<tab>path" lines,
+or with --json one array of {"path", "score"}. The index must have been made by the same model
+(coca embed --out FILE.safetensors); another model's index is refused (LibraryError).
+
+  --index FILE         the index (required)
+  -k N, --k N          how many results (default ${DEFAULT_K})
+  --json               JSON instead of lines
+
+${MODEL_HELP}`;
