@@ -22,7 +22,7 @@ import { golden, goldenJson, SHARED, TINY } from './helpers/golden';
 import { concat } from './io-fixtures';
 import { cosine, maxAbsDiff } from './helpers/gpu';
 import { startHubServer } from './helpers/hub-server';
-import { generatePhotos, writePhotos } from './browser/library-images';
+import { generatePhotos, writePhotos } from './browser/library-fixtures';
 
 let scratch: string;
 beforeAll(() => {
