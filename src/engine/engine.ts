@@ -12,7 +12,7 @@ import { filesFolder, type LocalFolder, type VocabularyFiles, type VocabularySou
 import { CocaModel, EOT, SOT } from '../model/coca';
 import type { CocaConfig } from '../model/config';
 import { CocaWeights, type WeightLayout } from '../model/weights';
-import { resolveDtype, resolveMath, resolveOrientation, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
+import { resolveDtype, resolveMath, resolveOrientation, resolveRecheck, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
 import { ClipTokenizer, loadTokenizerFromBytes } from '../text/index';
 import type { CallOptions, CaptionResult, CocaApi, LoadPhase, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from './api';
 import type { EngineHost, EngineImage } from './host';
@@ -265,7 +265,7 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
     this.watch(gpu);
     try {
       const result = await loadWeights({
-        source: { model: this.source, revision: o.revision, vocab: this.vocab, dtype: this.dtype, hubUrl: o.hubUrl, chunkBytes: o.chunkBytes },
+        source: { model: this.source, revision: o.revision, vocab: this.vocab, dtype: this.dtype, hubUrl: o.hubUrl, recheck: resolveRecheck(o.recheck), chunkBytes: o.chunkBytes },
         cache: o.cache ?? null,
         progress,
         signal,
