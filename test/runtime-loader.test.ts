@@ -3,7 +3,7 @@
 // whichever way they came: network, cache, a resumed download, a repaired chunk.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ModelChangedError, ModelFormatError, NetworkError, QuotaExceededError } from '../src/errors';
 import { CACHE_FORMAT_VERSION, WeightCache, type CacheModelKey } from '../src/io/cache';
 import { crc32 } from '../src/io/cache-checksum';
@@ -566,12 +566,27 @@ describe('recheck of a cached model against the server', () => {
     const cache = new WeightCache(new MemoryStore(), async () => null);
     await load(cache);
     hub.changeEtag(REPO, WEIGHTS);
+    // The server cannot be reached: the request fails, quietly.
     for (const recheck of ['background', 'before-load'] as const) {
-      const offline = await load(cache, { recheck }, noNetwork);
-      await offline.recheck;
-      expect(offline.fromCache).toBe(true);
-      expect(offline.warnings).toEqual([]);
-      expectWeights(offline);
+      const unreachable = await load(cache, { recheck }, noNetwork);
+      await unreachable.recheck;
+      expect(unreachable.fromCache).toBe(true);
+      expect(unreachable.warnings).toEqual([]);
+      expectWeights(unreachable);
+    }
+    // The browser says it is offline: nothing is asked at all.
+    vi.stubGlobal('navigator', { onLine: false });
+    try {
+      hub.resetLog();
+      for (const recheck of ['background', 'before-load'] as const) {
+        const offline = await load(cache, { recheck });
+        await offline.recheck;
+        expect(offline.fromCache).toBe(true);
+        expect(offline.warnings).toEqual([]);
+      }
+      expect(hub.requests).toEqual([]);
+    } finally {
+      vi.unstubAllGlobals();
     }
     const pinned = 'a'.repeat(40);
     await load(cache, { revision: pinned });
