@@ -1,7 +1,8 @@
-// Layout and input faults of the faces, measured in headless Chromium: <coca-similarity> keeps its bars whatever
-// the labels' length, the demo's similarity tables keep their columns aligned with long texts, and the demo's
-// image-URL box takes a URL with a stray '%' without failing. The tiny golden model runs from a local hub.
-import { mkdirSync, readFileSync } from 'node:fs';
+// The faces in headless Chromium: <coca-similarity> keeps its bars whatever the labels' length, the demo's
+// similarity tables keep their columns aligned with long texts, the demo's image-URL box takes a URL with a stray
+// '%' without failing, and the built widget works under the Content-Security-Policy the README gives, each
+// source in it shown to be needed. The tiny golden model runs from a local hub.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import type { UiPage } from './browser/ui-page';
 import { launchChromium, startViteServer } from './helpers/browser';
-import { SHARED, TINY } from './helpers/golden';
+import { golden, goldenJson, SHARED, TINY } from './helpers/golden';
+import { buildLib, SHARED_DIR, tempDir } from './browser/faces-build';
+import { startStaticServer, type StaticServer } from './browser/faces-server';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 
 const REPO = 'test/coca-tiny';
@@ -29,6 +32,8 @@ const MIN_BAR_PHONE_PX = 40;
 const EDGE_PX = 0.5;
 /** A fill is its probability times the bar, rounded to layout units (1/64 px) at each edge. */
 const FILL_PX = 1;
+/** fp32 weights compute what OpenCLIP computes up to rounding (golden/README.md: probabilities within 1e-4). */
+const PROB_TOLERANCE = 1e-4;
 
 interface Box {
   left: number;
@@ -234,5 +239,174 @@ describe("the demo's image-URL box", () => {
     expect(await page.locator('.image-item').count()).toBe(1);
     expect(errors).toEqual([]);
     await page.close();
+  });
+});
+
+/**
+ * The policy README.md gives for a page embedding the widget, directive by directive. `hub` is the model's origin
+ * (for the hub: huggingface.co and the hosts it redirects downloads to).
+ */
+function readmePolicy(hub: string): Record<string, string[]> {
+  return {
+    'default-src': ["'self'"],
+    'script-src': ["'self'", "'wasm-unsafe-eval'"],
+    'worker-src': ['blob:'],
+    'img-src': ["'self'", 'blob:'],
+    'style-src': ["'self'", "'unsafe-inline'"],
+    'connect-src': ["'self'", hub, 'data:'],
+  };
+}
+
+/** The policy as a header value, with `drop` removed (directive → source). */
+function policyHeader(policy: Record<string, string[]>, drop: Record<string, string> = {}): string {
+  return Object.entries(policy)
+    .map(([directive, sources]) => [directive, ...sources.filter((source) => drop[directive] !== source)].join(' '))
+    .join('; ');
+}
+
+/** What a page under a policy saw: the elements' events and the policy violations reported to the document. */
+interface CspOutcome {
+  events: { type: string; id: string; detail: { probs?: number[]; text?: string; name?: string; message?: string } }[];
+  violations: string[];
+  /** The caption element's image (given as a Blob, shown from a blob: URL) has pixels. */
+  blobImageShown: boolean;
+  /** The similarity element's shadow-root styles apply (its results list is a grid). */
+  stylesApplied: boolean;
+}
+
+describe('the built widget under a Content-Security-Policy', () => {
+  let libDir: string;
+  let pageDir: string;
+  let site: StaticServer;
+  let labels: string[];
+  let astronautProbs: number[];
+
+  beforeAll(async () => {
+    libDir = tempDir('csp-lib');
+    pageDir = tempDir('csp-page');
+    await buildLib(libDir);
+    writeFileSync(path.join(pageDir, 'csp.html'), '<!doctype html>\n<meta charset="utf-8" />\n<title>coca-webgpu under a CSP</title>\n<script type="module" src="./csp-page.js"></script>\n');
+    // A module, not an inline script: the policy allows scripts from 'self' only.
+    writeFileSync(
+      path.join(pageDir, 'csp-page.js'),
+      `const w = window;
+w.violations = [];
+w.events = [];
+document.addEventListener('securitypolicyviolation', (e) => w.violations.push(e.effectiveDirective));
+for (const type of ['coca-result', 'coca-caption', 'coca-error']) {
+  document.addEventListener(type, (e) => w.events.push({ type, id: e.target.id, detail: e.detail }));
+}
+const params = new URLSearchParams(location.search);
+const similarity = document.createElement('coca-similarity');
+const caption = document.createElement('coca-caption');
+const model = { model: params.get('model'), dtype: 'fp32' };
+for (const [name, value] of Object.entries({ id: 'similarity', ...model, template: '{label}', labels: params.get('labels'), src: '/images/astronaut.png' })) similarity.setAttribute(name, value);
+for (const [name, value] of Object.entries({ id: 'caption', ...model })) caption.setAttribute(name, value);
+document.body.append(similarity, caption);
+await import('/lib/widget.js');
+// A JPEG given as a Blob: shown from a blob: URL, decoded in the worker by the WASM JPEG decoder.
+caption.image = await (await fetch('/images/rocket.jpg')).blob();
+`,
+    );
+    // The page's policy comes in its own query (?csp=…), as a server would send it.
+    const csp = (url: URL): Record<string, string> => (url.pathname === '/csp.html' && url.searchParams.has('csp') ? { 'Content-Security-Policy': url.searchParams.get('csp')! } : {});
+    site = await startStaticServer({ '/lib/': libDir, '/images/': path.join(SHARED_DIR, 'images'), '/': pageDir }, csp);
+    const reference = await goldenJson();
+    labels = reference.texts;
+    const astronaut = reference.images.indexOf('astronaut.png');
+    astronautProbs = [...(await golden('similarity_probs')).subarray(astronaut * labels.length, (astronaut + 1) * labels.length)];
+  });
+
+  afterAll(async () => {
+    await site?.close();
+    for (const dir of [libDir, pageDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Opens the page (with `policy` as its Content-Security-Policy header, or none) and waits until `done` holds. */
+  async function runPage(inContext: BrowserContext, policy: string | null, done: (outcome: CspOutcome) => boolean): Promise<CspOutcome> {
+    const page = await inContext.newPage();
+    const query = new URLSearchParams({ model: hub.baseUrl(REPO), labels: labels.join(', '), ...(policy !== null ? { csp: policy } : {}) });
+    await page.goto(`${site.url}/csp.html?${query}`);
+    const read = (): Promise<CspOutcome> =>
+      page.evaluate(() => {
+        const w = window as unknown as { events?: CspOutcome['events']; violations?: string[] };
+        const shadow = (id: string): ShadowRoot | null | undefined => document.getElementById(id)?.shadowRoot;
+        const img = shadow('caption')?.querySelector('img');
+        const list = shadow('similarity')?.querySelector('ol');
+        return {
+          events: w.events ?? [],
+          violations: [...new Set(w.violations ?? [])].sort(),
+          blobImageShown: !!img && img.src.startsWith('blob:') && img.naturalWidth > 0,
+          stylesApplied: !!list && getComputedStyle(list).display === 'grid',
+        };
+      });
+    const deadline = Date.now() + 90_000;
+    let outcome = await read();
+    while (!done(outcome) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      outcome = await read();
+    }
+    await page.close();
+    return outcome;
+  }
+
+  const finished = (o: CspOutcome): boolean => ['similarity', 'caption'].every((id) => o.events.some((e) => e.id === id && e.type !== 'coca-progress'));
+  const byId = (o: CspOutcome, id: string): CspOutcome['events'][number] | undefined => o.events.find((e) => e.id === id);
+
+  it('works under the policy README.md gives, downloading the model and decoding a JPEG, with the same results as without one', async () => {
+    // Without a policy first (this also fills the main context's cache for the tests below).
+    const open = await runPage(context, null, finished);
+    const referenceCaption = byId(open, 'caption');
+    expect(referenceCaption?.type).toBe('coca-caption');
+
+    // A fresh profile, so the model is downloaded under the policy.
+    const fresh = await browser.newContext();
+    try {
+      const outcome = await runPage(fresh, policyHeader(readmePolicy(hub.url)), (o) => finished(o) && o.blobImageShown);
+      expect(outcome.violations).toEqual([]);
+      expect(outcome.events.filter((e) => e.type === 'coca-error')).toEqual([]);
+      const probs = byId(outcome, 'similarity')!.detail.probs!;
+      expect(Math.max(...probs.map((p, j) => Math.abs(p - astronautProbs[j]!)))).toBeLessThanOrEqual(PROB_TOLERANCE);
+      expect(byId(outcome, 'caption')!.detail.text).toBe(referenceCaption!.detail.text);
+      expect(outcome.blobImageShown).toBe(true);
+      expect(outcome.stylesApplied).toBe(true);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('needs each source the README names: without one, that part fails and the violation names its directive', async () => {
+    const policy = readmePolicy(hub.url);
+    const errorOf = (o: CspOutcome, id: string): string => {
+      const event = byId(o, id);
+      return event?.type === 'coca-error' ? `${event.detail.name}: ${event.detail.message}` : `no error (${event?.type ?? 'nothing'})`;
+    };
+    // worker-src blob: — the model worker starts from a Blob URL.
+    const noWorker = await runPage(context, policyHeader(policy, { 'worker-src': 'blob:' }), finished);
+    expect(noWorker.violations).toContain('worker-src');
+    expect(errorOf(noWorker, 'similarity')).toMatch(/worker/i);
+
+    // img-src blob: (an image given as a Blob) and style-src 'unsafe-inline' (the elements' shadow-root styles).
+    const noBlobImagesOrStyles = await runPage(context, policyHeader(policy, { 'img-src': 'blob:', 'style-src': "'unsafe-inline'" }), (o) => o.violations.length >= 2);
+    expect(noBlobImagesOrStyles.violations).toEqual(['img-src', 'style-src-elem']);
+    expect(noBlobImagesOrStyles.blobImageShown).toBe(false);
+    expect(noBlobImagesOrStyles.stylesApplied).toBe(false);
+
+    // 'wasm-unsafe-eval' and connect-src data: — the worker's JPEG decoder is WebAssembly inlined as a data: URL.
+    // (The model comes from the cache here; the PNG, decoded without WebAssembly, still works.)
+    for (const drop of [{ 'script-src': "'wasm-unsafe-eval'" }, { 'connect-src': 'data:' }] as Record<string, string>[]) {
+      const noWasm = await runPage(context, policyHeader(policy, drop), finished);
+      expect(byId(noWasm, 'similarity')?.type, JSON.stringify(drop)).toBe('coca-result');
+      expect(errorOf(noWasm, 'caption'), JSON.stringify(drop)).toMatch(/^ImageDecodeError: .*JPEG/);
+    }
+
+    // connect-src to the model's origin (a fresh profile: nothing cached to fall back on).
+    const fresh = await browser.newContext();
+    try {
+      const noHub = await runPage(fresh, policyHeader(policy, { 'connect-src': hub.url }), finished);
+      expect(errorOf(noHub, 'similarity')).toMatch(/^NetworkError: could not fetch .*open_clip_config\.json/);
+    } finally {
+      await fresh.close();
+    }
   });
 });
