@@ -219,8 +219,10 @@ async function attempt<S extends WeightSink>(
 async function upstreamChange(context: LoadContext<WeightSink>, identity: FileIdentity, signal?: AbortSignal): Promise<FileIdentity | null> {
   if (!mayMove(context.location) || globalThis.navigator?.onLine === false) return null;
   const timeout = AbortSignal.timeout(RECHECK_TIMEOUT_MS);
+  // AbortSignal.any is missing before Chrome 116 (WebGPU came in 113): the timeout alone bounds the request there.
+  const both = signal && 'any' in AbortSignal ? AbortSignal.any([signal, timeout]) : timeout;
   try {
-    const current = await fetchFileIdentity(identity.name, { fetch: context.options.fetch, retries: 0, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    const current = await fetchFileIdentity(identity.name, { fetch: context.options.fetch, retries: 0, signal: both });
     return sameFile(identity, current) ? null : current;
   } catch {
     return null;
@@ -243,7 +245,7 @@ function recheckInBackground(context: LoadContext<WeightSink>, identity: FileIde
     context.options.warn(
       new ModelChangedError(
         `${identity.name} changed on the server since it was cached (${describe(identity)} → ${describe(current)}): the cached copy is in use; ` +
-          "load the model again with recheck: 'before-load' to download the new version",
+          "to get the new version, delete the cached model or load it with recheck: 'before-load'",
         identity.name,
         0,
       ),
