@@ -22,6 +22,16 @@ export const ORIENTATIONS = ['ignore', 'exif'] as const;
 export type Orientation = (typeof ORIENTATIONS)[number];
 export const DEFAULT_ORIENTATION: Orientation = 'ignore';
 
+/**
+ * After a model loads from the cache, is its checkpoint still the file on the server (a branch such as `main`
+ * moves)? 'background' (default): the cached copy is used at once and a one-byte request compares ETag and size
+ * afterwards, reporting a change as a warning; 'before-load': asked first, and a changed model is downloaded
+ * again; 'never'. Offline, or when the server cannot be reached, nothing is asked or reported.
+ */
+export const CACHE_RECHECKS = ['background', 'before-load', 'never'] as const;
+export type CacheRecheck = (typeof CACHE_RECHECKS)[number];
+export const DEFAULT_RECHECK: CacheRecheck = 'background';
+
 export const CAPTION_STRATEGIES = ['greedy', 'beam', 'beam-openclip', 'sample'] as const;
 export type CaptionStrategy = (typeof CAPTION_STRATEGIES)[number];
 export const DEFAULT_STRATEGY: CaptionStrategy = 'greedy';
@@ -185,6 +195,10 @@ export function resolveDtype(value: unknown, name = 'dtype'): WeightDtype {
 
 export function resolveOrientation(value: unknown, name = 'orientation'): Orientation {
   return oneOf(value, ORIENTATIONS, DEFAULT_ORIENTATION, name);
+}
+
+export function resolveRecheck(value: unknown, name = 'recheck'): CacheRecheck {
+  return oneOf(value, CACHE_RECHECKS, DEFAULT_RECHECK, name);
 }
 
 export function resolveMath(value: unknown, name = 'math'): MathPrecision {

@@ -81,7 +81,7 @@ describe('model choices', () => {
   });
 
   it('matches cache entries by id, revision and dtype', () => {
-    const entry = { id: HUB_MODELS[0]!.key, revision: 'main', dtype: 'fp16' as const, bytes: 1, storedAt: 0 };
+    const entry = { id: HUB_MODELS[0]!.key, revision: 'main', dtype: 'fp16' as const, hubUrl: 'https://huggingface.co', vocab: 'default', bytes: 1, storedAt: 0 };
     expect(findCached([entry], HUB_MODELS[0]!, 'fp16')).toBe(entry);
     expect(findCached([entry], HUB_MODELS[0]!, 'fp32')).toBeUndefined();
     expect(findCached([entry], { ...HUB_MODELS[0]!, revision: 'v2' }, 'fp16')).toBeUndefined();

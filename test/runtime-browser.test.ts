@@ -1,18 +1,22 @@
 // The client API in headless Chromium (WebGPU on SwiftShader), against a local stand-in for the hub that
 // serves the tiny golden CoCa: a first load over the network and a reload from IndexedDB alone give
 // OpenCLIP's embeddings and captions; a cut download resumes; a damaged cache chunk is refetched; a full
-// disk, aborts, concurrent callers and a lost GPU device are all survived.
+// disk, aborts, concurrent callers and a lost GPU device are all survived. Pages of one origin share the cache:
+// two loading one model download it once, a tab closed mid-download or a delete during a load leaves no torn
+// model, and a cached model is rechecked against the server.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import type { ClientModule } from './browser/runtime-page';
-import type { CaptionResult, Coca, LoadProgress, ModelInfo } from '../src/client/types';
+import type { Route } from 'playwright-core';
+import type { CacheRecheck, CaptionResult, Coca, LoadProgress, ModelInfo } from '../src/client/types';
 import { launchChromium, startViteServer } from './helpers/browser';
 import { golden, goldenJson, loadTiny, SHARED, TINY, type GoldenJson } from './helpers/golden';
 import { cosine, maxAbs, maxAbsDiff } from './helpers/gpu';
 import { startHubServer, type HubServer } from './helpers/hub-server';
 import { weightLayout } from '../src/model/weights';
+import { WAITING_DETAIL } from '../src/engine/loader';
 import type { WeightDtype } from '../src/options';
 import { tinyConfig } from './helpers/golden';
 
@@ -23,12 +27,18 @@ const FP16_MIN_COSINE = 0.999;
 const CHUNK = 2 << 20;
 const REPO = 'test/coca-tiny';
 const WEIGHTS = 'open_clip_model.safetensors';
+const SHARING_REPOS = ['test/tabs', 'test/closed-tab', 'test/deleted', 'test/recheck'] as const;
+/** HttpFile's first request: the header and whatever follows it. */
+const PREFETCH = 256 * 1024;
 
 interface PageWindow {
   client: ClientModule;
   ready: boolean;
   coca?: Coca & { loseDeviceForTesting(): Promise<void> };
-  log: { progress: LoadProgress[]; warnings: { name: string; message: string; needed?: number; free?: number; isQuota: boolean; isDeviceLost: boolean }[] };
+  log: {
+    progress: LoadProgress[];
+    warnings: { name: string; message: string; needed?: number; free?: number; isQuota: boolean; isDeviceLost: boolean; isModelChanged: boolean }[];
+  };
 }
 
 interface GoldenRun {
@@ -63,7 +73,13 @@ beforeAll(async () => {
   };
   // The same model under a second name: a separate cache entry for the aborted download.
   const configBytes = tiny['open_clip_config.json'];
-  hub = await startHubServer({ [REPO]: tiny, 'test/coca-tiny-copy': tiny, 'test/bad-json': { ...tiny, 'open_clip_config.json': configBytes.slice(0, configBytes.byteLength - 5) } });
+  hub = await startHubServer({
+    [REPO]: tiny,
+    'test/coca-tiny-copy': tiny,
+    // More names for the same model: cache entries of their own for the tests of pages sharing the cache.
+    ...Object.fromEntries(SHARING_REPOS.map((repo) => [repo, tiny])),
+    'test/bad-json': { ...tiny, 'open_clip_config.json': configBytes.slice(0, configBytes.byteLength - 5) },
+  });
   browser = await launchChromium();
   context = await browser.newContext();
   info = await goldenJson();
@@ -93,6 +109,7 @@ interface LoadArgs {
   cache?: boolean;
   /** Abort the load when this phase first reports progress. */
   abortOn?: string;
+  recheck?: CacheRecheck;
 }
 
 /** createCoca in the page; resolves with the info, or the error's name and message. Progress and warnings go to window.log. */
@@ -106,6 +123,7 @@ function load(page: Page, args: LoadArgs): Promise<{ ok: true; info: ModelInfo }
         model: a.model,
         dtype: a.dtype,
         ...(a.cache === false ? { cache: false } : {}),
+        ...(a.recheck ? { recheck: a.recheck } : {}),
         signal: controller.signal,
         testing: { chunkBytes: a.chunkBytes, retryDelayMs: 20 },
         onProgress: (p) => {
@@ -121,6 +139,7 @@ function load(page: Page, args: LoadArgs): Promise<{ ok: true; info: ModelInfo }
             free: q.free,
             isQuota: e instanceof w.client.QuotaExceededError,
             isDeviceLost: e instanceof w.client.DeviceLostError,
+            isModelChanged: e instanceof w.client.ModelChangedError,
           });
         },
       });
@@ -213,9 +232,9 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
     // A new page in the same profile, with every request to the hub refused.
     hub.resetLog();
     const second = await openPage();
-    let blocked = 0;
+    const blocked: string[] = [];
     await second.route(`${hub.url}/**`, (route) => {
-      blocked++;
+      blocked.push(`${route.request().url()} ${route.request().headers().range}`);
       return route.abort();
     });
     const reloaded = await load(second, { model: hub.baseUrl(REPO), dtype: 'fp32', chunkBytes: CHUNK });
@@ -243,7 +262,9 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
     const pixels = (await golden('pixel_values')).slice(0, 3 * 64 * 64);
     for (const [i, options] of strategies.entries()) expect(browserCaptions[i], options.strategy).toEqual(await nodeModel.caption(pixels, options));
     nodeModel.dispose();
-    expect(blocked).toBe(0);
+    // Only the background recheck asked (one byte of the weights), and its failure went unreported.
+    expect(blocked).toEqual([`${hub.baseUrl(REPO)}${WEIGHTS} bytes=0-0`]);
+    expect((await progressLog(second)).warnings).toEqual([]);
     expect(hub.requests).toEqual([]);
     await dispose(second);
   });
@@ -275,7 +296,7 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
         open.onsuccess = () => resolve(open.result);
         open.onerror = () => reject(open.error);
       });
-      const key = ['chunk', id, 'main', 'fp16', 1];
+      const key = ['chunk', id, 'main', 'fp16', 'https://huggingface.co', 'default', 1];
       const store = (mode: IDBTransactionMode): IDBObjectStore => db.transaction('weights', mode).objectStore('weights');
       const bytes = await new Promise<ArrayBuffer>((resolve) => {
         const get = store('readonly').get(key);
@@ -502,5 +523,167 @@ describe('the browser runtime (Chromium, WebGPU on SwiftShader, local hub)', () 
       await dispose(page);
       await fresh.close();
     }
+  });
+});
+
+/** Image and text features of the golden inputs match OpenCLIP's (fp32). */
+function expectGoldenFeatures(run: GoldenRun): void {
+  expectClose(run.images, imageFeatures, 'image_features');
+  expectClose(run.texts, textFeatures, 'text_features');
+}
+
+/** A page's requests for the weights that start at or past `offset` are held (a download stalled mid-way, holding its lock) until released. */
+async function stallWeights(page: Page, offset: number): Promise<{ held: () => number; release: () => Promise<void> }> {
+  const held: Route[] = [];
+  let released = false;
+  await page.route(`${hub.url}/**/${WEIGHTS}`, (route) => {
+    const start = Number(/^bytes=(\d+)-/.exec(route.request().headers().range ?? '')?.[1] ?? 0);
+    if (start >= offset && !released) held.push(route);
+    else return route.continue();
+  });
+  return {
+    held: () => held.length,
+    release: async () => {
+      released = true;
+      for (const route of held) await route.continue();
+    },
+  };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** How many records of each kind the IndexedDB cache holds for a model id (read raw, as another tool would). */
+function storedRecords(page: Page, id: string): Promise<Record<string, number>> {
+  return page.evaluate(async (id) => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open('coca-webgpu');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((resolve) => {
+      const request = db.transaction('weights', 'readonly').objectStore('weights').getAllKeys();
+      request.onsuccess = () => resolve(request.result);
+    });
+    db.close();
+    const counts: Record<string, number> = { manifest: 0, partial: 0, chunk: 0, vocab: 0 };
+    for (const key of keys as unknown[][]) if (key[1] === id) counts[String(key[0])] = (counts[String(key[0])] ?? 0) + 1;
+    return counts;
+  }, id);
+}
+
+describe('pages of one origin sharing the cache (Web Locks)', () => {
+  const args = (repo: (typeof SHARING_REPOS)[number], more: Partial<LoadArgs> = {}): LoadArgs => ({ model: hub.baseUrl(repo), dtype: 'fp32', chunkBytes: CHUNK, ...more });
+
+  it('two pages loading one model at once download it once; the second waits, then reads the whole model from the cache', async () => {
+    const [a, b] = [await openPage(), await openPage()];
+    hub.resetLog();
+    const [ra, rb] = await Promise.all([load(a, args('test/tabs')), load(b, args('test/tabs'))]);
+    expect([ra.ok, rb.ok]).toEqual([true, true]);
+    const fromCache = [ra, rb].map((r) => r.ok && r.info.fromCache);
+    expect([...fromCache].sort()).toEqual([false, true]);
+    // The checkpoint once in all (plus the prefetched header), and the reader's one-byte recheck.
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThanOrEqual(weightBytes + PREFETCH + 1);
+    const waited = await Promise.all([a, b].map(async (page) => (await progressLog(page)).progress.some((p) => p.detail === WAITING_DETAIL)));
+    // The page that read the cache said it was waiting for the other.
+    expect(waited[fromCache.indexOf(true)]).toBe(true);
+    for (const page of [a, b]) expectGoldenFeatures(await runGolden(page, false));
+    expect(await storedRecords(a, hub.baseUrl('test/tabs'))).toEqual({ manifest: 1, partial: 0, chunk: Math.ceil(weightLayoutBytes('fp32') / CHUNK), vocab: 1 });
+    await Promise.all([dispose(a), dispose(b)]);
+  });
+
+  it('a tab closed in the middle of a download leaves no torn model: another tab resumes from its chunks', async () => {
+    const a = await openPage();
+    const stall = await stallWeights(a, weightBytes / 2);
+    const loading = load(a, args('test/closed-tab')).catch((error: Error) => error);
+    await until(() => stall.held() > 0, 'the download to reach the middle of the file');
+    await a.close();
+    await loading;
+    const b = await openPage();
+    const id = hub.baseUrl('test/closed-tab');
+    // No manifest (so nothing takes it for a whole model), and the partial record of what was stored.
+    const stored = await storedRecords(b, id);
+    expect(stored).toMatchObject({ manifest: 0, partial: 1 });
+    expect(stored.chunk).toBeGreaterThan(1);
+    expect(await b.evaluate(async (id) => (await (window as unknown as PageWindow).client.listCachedModels()).filter((m) => m.id === id), id)).toEqual([]);
+    hub.resetLog();
+    // The closed tab's lock went with it: this load neither waits for it nor downloads what it stored.
+    const resumed = await load(b, args('test/closed-tab'));
+    expect(resumed).toMatchObject({ ok: true, info: { fromCache: false, cached: true } });
+    expect((await progressLog(b)).progress.some((p) => p.detail === WAITING_DETAIL)).toBe(false);
+    expect(hub.bytesSent(WEIGHTS)).toBeLessThan(weightBytes - (stored.chunk! - 1) * CHUNK);
+    expectGoldenFeatures(await runGolden(b, false));
+    await dispose(b);
+  });
+
+  it('a delete during another tab\'s download waits for it, then removes the whole model; the next load downloads it again', async () => {
+    const [a, b] = [await openPage(), await openPage()];
+    const id = hub.baseUrl('test/deleted');
+    const stall = await stallWeights(a, weightBytes / 2);
+    const loading = load(a, args('test/deleted'));
+    await until(() => stall.held() > 0, 'the download to reach the middle of the file');
+    let deleted: number | null = null;
+    const deleting = b.evaluate((id) => (window as unknown as PageWindow).client.deleteCachedModel(id), id).then((n) => (deleted = n));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The download holds the model's lock: the delete waits for it.
+    expect(deleted).toBeNull();
+    await stall.release();
+    expect(await loading).toMatchObject({ ok: true, info: { fromCache: false } });
+    expect(await deleting).toBe(1);
+    expect(await storedRecords(b, id)).toEqual({ manifest: 0, partial: 0, chunk: 0, vocab: 0 });
+    // The page that loaded it keeps working (its weights are on its GPU).
+    expectGoldenFeatures(await runGolden(a, false));
+    hub.resetLog();
+    expect(await load(b, args('test/deleted'))).toMatchObject({ ok: true, info: { fromCache: false, cached: true } });
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(weightBytes * 0.9);
+    expectGoldenFeatures(await runGolden(b, false));
+    await Promise.all([dispose(a), dispose(b)]);
+  });
+
+  it('rechecks a cached model with one byte, warns when the file changed on the server, and downloads it again with before-load', async () => {
+    const page = await openPage();
+    const weightRequests = (): string[] => hub.requests.filter((r) => r.file === WEIGHTS).map((r) => `${r.method} ${r.range?.join('-') ?? 'whole'}`);
+    const modelChanged = async (): Promise<PageWindow['log']['warnings']> => (await progressLog(page)).warnings.filter((w) => w.isModelChanged);
+    expect(await load(page, args('test/recheck'))).toMatchObject({ ok: true, info: { fromCache: false } });
+    await page.evaluate(() => (window as unknown as PageWindow).coca?.dispose());
+
+    hub.resetLog();
+    expect(await load(page, args('test/recheck'))).toMatchObject({ ok: true, info: { fromCache: true } });
+    await until(() => weightRequests().length > 0, 'the recheck');
+    expect(weightRequests()).toEqual(['GET 0-0']);
+    await page.evaluate(() => (window as unknown as PageWindow).coca?.dispose());
+
+    hub.changeEtag('test/recheck', WEIGHTS);
+    expect(await load(page, args('test/recheck'))).toMatchObject({ ok: true, info: { fromCache: true } });
+    const deadline = Date.now() + 30_000;
+    while ((await modelChanged()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const [changed] = await modelChanged();
+    expect(changed?.message).toMatch(/changed on the server since it was cached .*recheck: 'before-load'/);
+    // The cached copy stays in use meanwhile, and the warning is in the model's info after the next call.
+    const stale = await runGolden(page, false);
+    expectGoldenFeatures(stale);
+    expect(stale.info.warnings).toEqual([expect.objectContaining({ name: 'ModelChangedError' })]);
+    await page.evaluate(() => (window as unknown as PageWindow).coca?.dispose());
+
+    hub.resetLog();
+    expect(await load(page, args('test/recheck', { recheck: 'before-load' }))).toMatchObject({ ok: true, info: { fromCache: false, cached: true } });
+    expect((await modelChanged()).map((w) => w.message)).toEqual([expect.stringMatching(/changed on the server since it was cached .*downloading it again/)]);
+    expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(weightBytes * 0.9);
+    expectGoldenFeatures(await runGolden(page, false));
+    // A value the option does not know is refused by name before anything starts.
+    const refused = await page.evaluate(
+      (model) =>
+        (window as unknown as PageWindow).client
+          .createCoca({ model, recheck: 'sometimes' as CacheRecheck })
+          .then(() => 'loaded', (e: Error) => `${e.name}: ${e.message}`),
+      hub.baseUrl('test/recheck'),
+    );
+    expect(refused).toBe("OptionsError: recheck must be 'background', 'before-load', 'never' (got 'sometimes')");
+    await dispose(page);
   });
 });

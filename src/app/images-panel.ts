@@ -117,8 +117,15 @@ export class ImagesPanel {
 
   async addFromUrl(url: string): Promise<boolean> {
     this.error.textContent = '';
+    let parsed: URL;
+    try {
+      parsed = new URL(url, location.href);
+    } catch {
+      this.error.textContent = `${url} is not a valid URL: give the image's full address, like https://example.com/photo.jpg.`;
+      return false;
+    }
+    const name = fileNameOf(parsed);
     let response: Response;
-    const name = decodeURIComponent(new URL(url, location.href).pathname.split('/').pop() || 'image');
     try {
       response = await fetch(url, { mode: 'cors' });
     } catch {
@@ -216,6 +223,16 @@ export class ImagesPanel {
 
   private renderSelection(): void {
     for (const radio of this.list.querySelectorAll<HTMLInputElement>('input[type=radio]')) radio.checked = Number(radio.value) === this.state.selectedImageId;
+  }
+}
+
+/** The URL's last path segment, percent-decoded where that is valid ('photo%zz.png' stays as written). */
+function fileNameOf(url: URL): string {
+  const segment = url.pathname.split('/').pop() || 'image';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
 

@@ -128,6 +128,8 @@ export class SimilarityPanel {
           'table',
           { class: 'similarity-table', dataset: { imageIndex: i } },
           el('caption', {}, el('img', { class: 'table-thumb', attrs: { src: image.objectUrl, alt: '' } }), image.name, ' — best: ', el('strong', {}, labels[best] ?? texts[best] ?? '')),
+          // Fixed column widths (the table's layout is fixed): long texts wrap inside theirs, every table lines up.
+          el('colgroup', {}, el('col', { class: 'col-text' }), el('col', { class: 'col-prob' }), el('col', { class: 'col-cosine' })),
           el('thead', {}, el('tr', {}, el('th', { attrs: { scope: 'col' } }, 'Text'), el('th', { attrs: { scope: 'col' } }, 'Probability'), el('th', { attrs: { scope: 'col' } }, 'Cosine'))),
           el(
             'tbody',
@@ -142,8 +144,13 @@ export class SimilarityPanel {
                 el(
                   'td',
                   { class: 'prob-cell' },
-                  el('span', { class: 'bar', attrs: { 'aria-hidden': 'true' } }, el('span', { class: 'bar-fill', attrs: { style: `width: ${(p * 100).toFixed(2)}%` } })),
-                  el('span', { class: 'prob-value' }, formatPercent(p)),
+                  // The cell stays a table cell; the bar and the number are laid out inside it.
+                  el(
+                    'div',
+                    { class: 'prob' },
+                    el('span', { class: 'bar', attrs: { 'aria-hidden': 'true' } }, el('span', { class: 'bar-fill', attrs: { style: `width: ${(p * 100).toFixed(2)}%` } })),
+                    el('span', { class: 'prob-value' }, formatPercent(p)),
+                  ),
                 ),
                 el('td', { class: 'cosine-value' }, c.toFixed(4)),
               );

@@ -8,10 +8,10 @@ import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { AbortError, CocaError, DisposedError, ImageDecodeError } from '../errors';
 import { WeightCache } from '../io/cache';
 import { baseUrlOf, isRepoId } from '../io/hub';
-import { resolveDtype, resolveMath, resolveOrientation, type CaptionOptions, type CaptionToken, type WeightDtype } from '../options';
+import { resolveDtype, resolveMath, resolveOrientation, resolveRecheck, type CaptionOptions, type CaptionToken } from '../options';
 import { deserializeError, installErrorTransfer } from '../protocol/errors';
 import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerImage } from '../protocol/messages';
-import type { CachedModel, CacheUsage, CallOptions, CaptionResult, Coca, CreateCocaOptions, ImageInput, ModelInfo, SimilarityResult } from './types';
+import type { CachedModel, CachedModelFilter, CacheUsage, CallOptions, CaptionResult, Coca, CreateCocaOptions, ImageInput, ModelInfo, SimilarityResult } from './types';
 
 export * from './types';
 export {
@@ -60,6 +60,7 @@ export async function createCoca(options: CreateCocaOptions & { testing?: CocaTe
     math: resolveMath(options.math),
     orientation: resolveOrientation(options.orientation),
     cache: options.cache ?? true,
+    recheck: resolveRecheck(options.recheck),
     ...(options.revision !== undefined ? { revision: options.revision } : {}),
     ...(options.vocab !== undefined ? { vocab: options.vocab instanceof URL ? options.vocab.href : typeof options.vocab === 'string' ? absoluteUrl(options.vocab) : options.vocab } : {}),
     ...(options.hubUrl !== undefined ? { hubUrl: options.hubUrl } : {}),
@@ -292,10 +293,11 @@ export function listCachedModels(): Promise<CachedModel[]> {
 }
 
 /**
- * Deletes a model from this browser: every revision and dtype of `id` (a repo id, a model URL as given to
- * createCoca, or an id from listCachedModels), or only those named. Returns how many entries went.
+ * Deletes a model from this browser: every entry of `id` (a repo id, a model URL as given to createCoca, or an
+ * id from listCachedModels) — every revision, dtype, hub and vocabulary — or only those matching `only`. A
+ * download or read of the model in another tab finishes first. Returns how many entries went.
  */
-export function deleteCachedModel(id: string, only: { revision?: string; dtype?: WeightDtype } = {}): Promise<number> {
+export function deleteCachedModel(id: string, only: CachedModelFilter = {}): Promise<number> {
   return pageCache().deleteModel(cacheId(id), only);
 }
 

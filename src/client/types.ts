@@ -3,8 +3,8 @@
 import type { CocaApi, ModelLoadOptions } from '../engine/api';
 
 export type { CallOptions, CaptionResult, LoadPhase, LoadProgress, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from '../engine/api';
-export type { CaptionOptions, CaptionSettings, CaptionStrategy, CaptionToken, MathPrecision, WeightDtype } from '../options';
-export type { CachedModelEntry as CachedModel, CacheUsageSummary as CacheUsage } from '../io/cache';
+export type { CacheRecheck, CaptionOptions, CaptionSettings, CaptionStrategy, CaptionToken, MathPrecision, WeightDtype } from '../options';
+export type { CachedModelEntry as CachedModel, CacheEntryFilter as CachedModelFilter, CacheUsageSummary as CacheUsage } from '../io/cache';
 
 /** A model: a hub repo id ('laion/…'), a base URL ending in '/', or the files of a local folder. */
 export type ModelSource = string | URL | readonly File[];

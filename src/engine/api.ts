@@ -1,7 +1,7 @@
 // The one engine interface (web-llm's MLCEngineInterface pattern): CocaEngine implements it in the thread it
 // runs in (the worker, the CLI, the tests in Node), and the page's client implements it by forwarding every
 // call to an engine in a worker. Only the image types differ between hosts.
-import type { CaptionOptions, MathPrecision, Orientation, WeightDtype } from '../options';
+import type { CacheRecheck, CaptionOptions, MathPrecision, Orientation, WeightDtype } from '../options';
 
 export type LoadPhase = 'download' | 'convert' | 'cache-write' | 'cache-read' | 'upload' | 'compile';
 
@@ -28,6 +28,11 @@ export interface ModelLoadOptions {
   orientation?: Orientation;
   /** Where repo ids resolve (a hub mirror); default https://huggingface.co. */
   hubUrl?: string;
+  /**
+   * Whether a model loaded from the cache is compared with the server's file: 'background' (default; a change is
+   * a ModelChangedError warning), 'before-load' (a changed model is downloaded again), 'never'.
+   */
+  recheck?: CacheRecheck;
   onProgress?: (p: LoadProgress) => void;
   /** Hears what went wrong without failing the load or a call: the error itself (QuotaExceededError, DeviceLostError, …). */
   onWarning?: (error: Error) => void;

@@ -12,7 +12,7 @@ import { filesFolder, type LocalFolder, type VocabularyFiles, type VocabularySou
 import { CocaModel, EOT, SOT } from '../model/coca';
 import type { CocaConfig } from '../model/config';
 import { CocaWeights, type WeightLayout } from '../model/weights';
-import { resolveDtype, resolveMath, resolveOrientation, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
+import { resolveDtype, resolveMath, resolveOrientation, resolveRecheck, type CacheRecheck, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
 import { ClipTokenizer, loadTokenizerFromBytes } from '../text/index';
 import type { CallOptions, CaptionResult, CocaApi, LoadPhase, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from './api';
 import type { EngineHost, EngineImage } from './host';
@@ -246,7 +246,8 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
 
   private async recover(signal: AbortSignal): Promise<void> {
     this.unload();
-    await this.loadModel(signal);
+    // The cached copy was compared with the server's file when the model was first loaded.
+    await this.loadModel(signal, 'never');
   }
 
   private unload(): void {
@@ -258,14 +259,14 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
     loaded.gpu.destroy();
   }
 
-  private async loadModel(signal: AbortSignal): Promise<void> {
+  private async loadModel(signal: AbortSignal, recheck: CacheRecheck = resolveRecheck(this.options.recheck)): Promise<void> {
     const o = this.options;
     const progress = new ProgressMeter((p) => this.notify(() => o.onProgress?.(p)));
     const gpu = new Gpu(await this.host.acquireDevice(), this.host.shaders);
     this.watch(gpu);
     try {
       const result = await loadWeights({
-        source: { model: this.source, revision: o.revision, vocab: this.vocab, dtype: this.dtype, hubUrl: o.hubUrl, chunkBytes: o.chunkBytes },
+        source: { model: this.source, revision: o.revision, vocab: this.vocab, dtype: this.dtype, hubUrl: o.hubUrl, recheck, chunkBytes: o.chunkBytes },
         cache: o.cache ?? null,
         progress,
         signal,

@@ -62,6 +62,11 @@ export class ProgressMeter {
     this.send(phase, s, this.now(), detail);
   }
 
+  /** Forgets bytes done and totals, for a load that starts over; the time spent stays counted. */
+  restart(): void {
+    for (const s of this.phases.values()) Object.assign(s, { done: 0, total: 0, lastDone: 0, samples: [] });
+  }
+
   /** Runs `job`, counting its time to `phase`. */
   async time<T>(phase: LoadPhase, job: () => Promise<T> | T): Promise<T> {
     const start = this.now();

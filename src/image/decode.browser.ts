@@ -26,9 +26,26 @@ const BITMAP_OPTIONS: ImageBitmapOptions = {
 };
 
 async function compileJpegWasm(): Promise<WebAssembly.Module> {
-  const response = await fetch(jpegWasmUrl);
-  if (!response.ok) throw new ImageDecodeError(`the JPEG decoder could not be loaded (${jpegWasmUrl}: HTTP ${response.status})`);
-  return WebAssembly.compile(await response.arrayBuffer());
+  let response: Response;
+  try {
+    response = await fetch(jpegWasmUrl);
+  } catch (error) {
+    throw jpegDecoderBlocked(error);
+  }
+  if (!response.ok) throw new ImageDecodeError(`the JPEG decoder could not be loaded (${jpegWasmUrl.slice(0, 64)}: HTTP ${response.status})`);
+  try {
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (error) {
+    throw jpegDecoderBlocked(error);
+  }
+}
+
+/** The WebAssembly JPEG decoder refused (in a bundle it is a data: URL; a Content-Security-Policy may block both steps). */
+function jpegDecoderBlocked(error: unknown): ImageDecodeError {
+  return new ImageDecodeError(
+    `the JPEG decoder (WebAssembly) could not be loaded: ${error instanceof Error ? error.message : String(error)}. ` +
+      "A page with a Content-Security-Policy must allow script-src 'wasm-unsafe-eval' and connect-src data:.",
+  );
 }
 
 /** Refuses non-images and oversized images from their first bytes, before anything decodes them. */

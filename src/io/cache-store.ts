@@ -1,7 +1,7 @@
 // The key-value store under the weight cache: IndexedDB through idb-keyval in browsers, a Map in Node
-// tests. Keys are arrays (['chunk', id, revision, dtype, index]) so that one model's records form a key
+// tests. Keys are arrays (['chunk', id, revision, dtype, hubUrl, vocab, index]) so that one model's records form a key
 // range that can be listed or deleted in one request.
-import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import { clear, createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 
 export type StoreKey = (string | number)[];
 
@@ -13,6 +13,8 @@ export interface KeyValueStore {
   values<T>(prefix: StoreKey): Promise<T[]>;
   /** Deletes every key that starts with `prefix`. */
   deletePrefix(prefix: StoreKey): Promise<void>;
+  /** Deletes every record. */
+  clear(): Promise<void>;
 }
 
 /** Our own database, so clearing it never touches a page's other IndexedDB data. */
@@ -53,6 +55,10 @@ export class IdbStore implements KeyValueStore {
       return promisifyRequest(s.transaction);
     });
   }
+
+  clear(): Promise<void> {
+    return clear(this.store);
+  }
 }
 
 /** In memory, for Node tests: values are kept as given (copy them if you mutate them later). */
@@ -83,6 +89,10 @@ export class MemoryStore implements KeyValueStore {
 
   async deletePrefix(prefix: StoreKey): Promise<void> {
     for (const [k, e] of this.data) if (startsWith(e.key, prefix)) this.data.delete(k);
+  }
+
+  async clear(): Promise<void> {
+    this.data.clear();
   }
 }
 

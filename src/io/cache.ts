@@ -3,28 +3,46 @@
 // whose download was cut off is never taken for a whole one. Until the manifest exists, a `partial`
 // record lists the chunks already stored, which is what a later load resumes from.
 //
-// Records, keyed by [kind, id, revision, dtype, …]:
+// Records, keyed by [kind, id, revision, dtype, hubUrl, vocab, …] (CacheModelKey), and one ['format'] record:
 //   manifest   CacheManifest                 the model is complete
 //   partial    PartialRecord                 chunks stored so far (deleted when the manifest is written)
 //   chunk, i   ArrayBuffer                   bytes [i·chunkBytes, …) of the converted weight stream
 //   vocab      StoredVocabulary              the tokenizer's files
+//   format     number                        CACHE_FORMAT_VERSION of every record in the store
+//
+// Pages and workers of one origin share these records: each model key has a lock (cache-lock.ts) that a
+// reader of the whole model holds shared, and a writer or a delete holds exclusive (see withModel). A store
+// written by another format version is cleared on first use, under a lock of its own.
 import { QuotaExceededError } from '../errors';
 import { crc32 } from './cache-checksum';
+import { defaultCacheLocks, type CacheLocks, type LockMode } from './cache-lock';
 import { IdbStore, type KeyValueStore, type StoreKey } from './cache-store';
 import type { FileIdentity } from './http';
 import type { ConfigSource, VocabularyFiles } from './hub';
 import type { WeightDtype } from '../options';
 
-/** Bumped when the records' meaning changes; the weight layout has its own version inside. */
-export const CACHE_FORMAT_VERSION = 1;
+/**
+ * Bumped when the records' meaning changes; the weight layout has its own version inside. 2: the key names the
+ * hub and the vocabulary (records of version 1 may have come from any hub or vocabulary, so they are dropped).
+ */
+export const CACHE_FORMAT_VERSION = 2;
+
+const FORMAT_KEY: StoreKey = ['format'];
+/** Held while the format record is checked (and an old store cleared). */
+const FORMAT_LOCK = 'coca-webgpu/cache-format';
 
 /** Chunks are at most this big: a few tens of MB keeps each IndexedDB write and each read-back bounded. */
 export const DEFAULT_CHUNK_BYTES = 32 * 2 ** 20;
 
+/** What one cache entry is: a model (repo id, URL or local file) at a revision, in a dtype, from a hub, with a vocabulary. */
 export interface CacheModelKey {
   id: string;
   revision: string;
   dtype: WeightDtype;
+  /** The hub repo ids resolve against (and the default vocabulary comes from), without a trailing '/'. */
+  hubUrl: string;
+  /** The vocabulary: 'default' (next to the model, else the hub's), 'url:…' as given, or 'content:…' of a given file. */
+  vocab: string;
 }
 
 export interface ChunkRecord {
@@ -32,13 +50,10 @@ export interface ChunkRecord {
   crc32: number;
 }
 
-interface StoredRecordBase {
+interface StoredRecordBase extends CacheModelKey {
   format: number;
   /** WEIGHT_LAYOUT_VERSION of the converter that wrote the chunks. */
   layout: number;
-  id: string;
-  revision: string;
-  dtype: WeightDtype;
   /** The checkpoint the chunks were converted from. */
   source: FileIdentity;
   config: ConfigSource;
@@ -56,7 +71,8 @@ export interface PartialRecord extends StoredRecordBase {
 
 export interface CacheManifest extends StoredRecordBase {
   chunks: ChunkRecord[];
-  vocab: ChunkRecord & { kind: VocabularyFiles['kind'] };
+  /** The stored vocabulary files' record. */
+  vocabFiles: ChunkRecord & { kind: VocabularyFiles['kind'] };
   /** Bytes stored for this model (chunks and vocabulary). */
   bytes: number;
   /** ms since epoch. */
@@ -69,13 +85,13 @@ interface StoredVocabulary {
   parts: ArrayBuffer[];
 }
 
-export interface CachedModelEntry {
-  id: string;
-  revision: string;
-  dtype: WeightDtype;
+export interface CachedModelEntry extends CacheModelKey {
   bytes: number;
   storedAt: number;
 }
+
+/** Which entries of a model a delete removes: every one, or those matching each field given. */
+export type CacheEntryFilter = Partial<Omit<CacheModelKey, 'id'>>;
 
 export interface CacheUsageSummary {
   /** Complete models in the cache. */
@@ -100,24 +116,62 @@ function ownBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer;
 }
 
+/** The key's fields alone (records carry more). */
+export function modelKeyOf(k: CacheModelKey): CacheModelKey {
+  return { id: k.id, revision: k.revision, dtype: k.dtype, hubUrl: k.hubUrl, vocab: k.vocab };
+}
+
+/**
+ * The weight cache. The record methods (manifest … discard) expect the caller to hold the model's lock
+ * (withModel): shared to read, exclusive to write or discard. list, usage and deleteModel take what they need.
+ */
 export class WeightCache {
+  private formatChecked: Promise<void> | null = null;
+
   constructor(
     readonly store: KeyValueStore = new IdbStore(),
     private readonly estimate: () => Promise<StorageEstimate | null> = browserEstimate,
+    readonly locks: CacheLocks = defaultCacheLocks(),
   ) {}
 
   private key(kind: string, k: CacheModelKey, ...rest: (string | number)[]): StoreKey {
-    return [kind, k.id, k.revision, k.dtype, ...rest];
+    return [kind, k.id, k.revision, k.dtype, k.hubUrl, k.vocab, ...rest];
+  }
+
+  /**
+   * Runs `job` holding the lock of model `k`: 'shared' to read the whole model, 'exclusive' to write or delete
+   * any of its records. `onWait` hears that another page or worker holds it and the job waits for it.
+   */
+  async withModel<T>(k: CacheModelKey, mode: LockMode, job: () => Promise<T>, options: { signal?: AbortSignal; onWait?: () => void } = {}): Promise<T> {
+    await this.ready();
+    return this.locks.run(`coca-webgpu/model ${JSON.stringify(this.key('model', k))}`, mode, job, options);
+  }
+
+  /** Clears a store that another format version wrote (once per WeightCache; every page agrees through the lock). */
+  private ready(): Promise<void> {
+    this.formatChecked ??= this.locks
+      .run(FORMAT_LOCK, 'exclusive', async () => {
+        if ((await this.store.get<number>(FORMAT_KEY)) === CACHE_FORMAT_VERSION) return;
+        await this.store.clear();
+        await this.store.set(FORMAT_KEY, CACHE_FORMAT_VERSION);
+      })
+      .catch((error: unknown) => {
+        this.formatChecked = null;
+        throw error;
+      });
+    return this.formatChecked;
   }
 
   /** The manifest of a complete model written by this version, or null. */
   async manifest(k: CacheModelKey, layout: number): Promise<CacheManifest | null> {
+    await this.ready();
     const m = await this.store.get<CacheManifest>(this.key('manifest', k));
     return m && m.format === CACHE_FORMAT_VERSION && m.layout === layout ? m : null;
   }
 
   /** A partial download's record, or null (also when another version wrote it). */
   async partial(k: CacheModelKey, layout: number): Promise<PartialRecord | null> {
+    await this.ready();
     const p = await this.store.get<PartialRecord>(this.key('partial', k));
     return p && p.format === CACHE_FORMAT_VERSION && p.layout === layout ? p : null;
   }
@@ -143,7 +197,7 @@ export class WeightCache {
     return this.store.set(this.key('partial', k), record);
   }
 
-  async writeVocabulary(k: CacheModelKey, files: VocabularyFiles): Promise<CacheManifest['vocab']> {
+  async writeVocabulary(k: CacheModelKey, files: VocabularyFiles): Promise<CacheManifest['vocabFiles']> {
     const parts = files.kind === 'bpe' ? [files.bytes] : [files.vocab, files.merges];
     const stored: StoredVocabulary = { kind: files.kind, parts: parts.map(ownBuffer) };
     await this.store.set(this.key('vocab', k), stored);
@@ -151,7 +205,7 @@ export class WeightCache {
   }
 
   /** The stored vocabulary if it matches its record, else null. */
-  async readVocabulary(k: CacheModelKey, expected: CacheManifest['vocab']): Promise<VocabularyFiles | null> {
+  async readVocabulary(k: CacheModelKey, expected: CacheManifest['vocabFiles']): Promise<VocabularyFiles | null> {
     const stored = await this.store.get<StoredVocabulary>(this.key('vocab', k));
     if (!stored || stored.kind !== expected.kind || !Array.isArray(stored.parts)) return null;
     const record = vocabularyRecord(stored.parts);
@@ -174,29 +228,37 @@ export class WeightCache {
   }
 
   async list(): Promise<CachedModelEntry[]> {
+    await this.ready();
     const manifests = await this.store.values<CacheManifest>(['manifest']);
+    const order: (keyof CacheModelKey)[] = ['id', 'revision', 'dtype', 'hubUrl', 'vocab'];
     return manifests
-      .map(({ id, revision, dtype, bytes, storedAt }) => ({ id, revision, dtype, bytes, storedAt }))
-      .sort((a, b) => a.id.localeCompare(b.id) || a.revision.localeCompare(b.revision) || a.dtype.localeCompare(b.dtype));
+      .map((m) => ({ ...modelKeyOf(m), bytes: m.bytes, storedAt: m.storedAt }))
+      .sort((a, b) => order.reduce((c, field) => c || a[field].localeCompare(b[field]), 0));
   }
 
-  /** Deletes every revision and dtype of `id` (or only those given), partial downloads included. Returns how many entries went. */
-  async deleteModel(id: string, filter: { revision?: string; dtype?: WeightDtype } = {}): Promise<number> {
+  /**
+   * Deletes every entry of `id` (every revision, dtype, hub and vocabulary, or only those matching `filter`),
+   * partial downloads included. Each waits for the model's exclusive lock, so a read or download of it in another
+   * tab finishes first and nothing is deleted from under it. Returns how many entries went.
+   */
+  async deleteModel(id: string, filter: CacheEntryFilter = {}): Promise<number> {
+    await this.ready();
     const records = [
       ...(await this.store.values<StoredRecordBase>(['manifest', id])),
       ...(await this.store.values<StoredRecordBase>(['partial', id])),
     ];
     const keys = new Map<string, CacheModelKey>();
     for (const r of records) {
-      if (filter.revision !== undefined && r.revision !== filter.revision) continue;
-      if (filter.dtype !== undefined && r.dtype !== filter.dtype) continue;
-      keys.set(`${r.revision}\n${r.dtype}`, { id, revision: r.revision, dtype: r.dtype });
+      const k = modelKeyOf(r);
+      if ((Object.keys(filter) as (keyof CacheEntryFilter)[]).some((field) => filter[field] !== undefined && filter[field] !== k[field])) continue;
+      keys.set(JSON.stringify(k), k);
     }
-    for (const k of keys.values()) await this.discard(k);
+    for (const k of keys.values()) await this.withModel(k, 'exclusive', () => this.discard(k));
     return keys.size;
   }
 
   async usage(): Promise<CacheUsageSummary> {
+    await this.ready();
     const manifests = await this.store.values<CacheManifest>(['manifest']);
     const partials = await this.store.values<PartialRecord>(['partial']);
     let bytes = manifests.reduce((sum, m) => sum + m.bytes, 0);
@@ -224,11 +286,17 @@ export class WeightCache {
   }
 }
 
-function vocabularyRecord(parts: readonly ArrayBuffer[]): ChunkRecord {
+/** The cache key's name for a vocabulary given as a file: its size and CRC-32, so a renamed copy is the same entry. */
+export function vocabularyContentKey(files: VocabularyFiles): string {
+  const record = vocabularyRecord(files.kind === 'bpe' ? [files.bytes] : [files.vocab, files.merges]);
+  return `content:${record.byteLength}:${record.crc32.toString(16).padStart(8, '0')}`;
+}
+
+function vocabularyRecord(parts: readonly (ArrayBuffer | Uint8Array)[]): ChunkRecord {
   let crc = 0;
   let byteLength = 0;
   for (const p of parts) {
-    crc = crc32(new Uint8Array(p), crc);
+    crc = crc32(p instanceof Uint8Array ? p : new Uint8Array(p), crc);
     byteLength += p.byteLength;
   }
   return { byteLength, crc32: crc };

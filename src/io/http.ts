@@ -293,6 +293,21 @@ async function streamInto(response: Response, out: Uint8Array, from: number, url
   return pos - from;
 }
 
+/**
+ * What identifies the file at `url` now (size and ETag), from a one-byte ranged GET: the request HttpFile.open
+ * makes, so the ETag is comparable with the one a file was opened with. NetworkError when it cannot be read.
+ */
+export async function fetchFileIdentity(url: string, options: HttpOptions = {}): Promise<FileIdentity> {
+  return withRetries(options, async () => {
+    const response = await send(url, { headers: { Range: 'bytes=0-0' } }, options);
+    await response.body?.cancel();
+    if (response.status !== 206 && response.status !== 200) throw statusError(url, response);
+    const declared = Number(response.headers.get('Content-Length') ?? NaN);
+    const size = parseContentRange(response.headers.get('Content-Range'))?.total ?? (response.status === 200 && Number.isSafeInteger(declared) ? declared : await sizeFromHead(url, options));
+    return { name: url, size, etag: response.headers.get('ETag') };
+  });
+}
+
 async function sizeFromHead(url: string, options: HttpOptions): Promise<number> {
   const response = await send(url, { method: 'HEAD' }, options);
   const length = Number(response.headers.get('Content-Length') ?? NaN);

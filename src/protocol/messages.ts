@@ -2,7 +2,7 @@
 // the engine (src/worker), through comlink, one interface used on both sides. Large values cross as
 // transferables; errors cross by name (errors.ts here).
 import type { CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from '../engine/api';
-import type { CaptionSettings, CaptionToken, MathPrecision, Orientation, WeightDtype } from '../options';
+import type { CacheRecheck, CaptionSettings, CaptionToken, MathPrecision, Orientation, WeightDtype } from '../options';
 import type { SerializedError } from './errors';
 
 /** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
@@ -18,6 +18,7 @@ export interface LoadRequest {
   orientation: Orientation;
   hubUrl?: string;
   cache: boolean;
+  recheck: CacheRecheck;
   /** Testing knobs: cache chunk size and the first retry wait. */
   chunkBytes?: number;
   retryDelayMs?: number;

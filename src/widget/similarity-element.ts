@@ -19,8 +19,9 @@ export interface CocaSimilarityEventMap extends CocaBaseEventMap {
   'coca-result': CustomEvent<CocaResultEventDetail>;
 }
 
-// Rows share their columns (subgrid), so every bar starts at the same place.
-const SIMILARITY_STYLES = `ol { list-style: none; margin: 0; padding: 0; display: grid; grid-template-columns: minmax(4rem, max-content) 1fr 3.6rem; gap: 0.3rem 0.5rem; }
+// Rows share their columns (subgrid), so every bar starts at the same place. Labels take at most 55% of the
+// width and wrap within it, so a long label never squeezes the bars out: the bar column keeps at least 4rem.
+const SIMILARITY_STYLES = `ol { list-style: none; margin: 0; padding: 0; display: grid; grid-template-columns: fit-content(55%) minmax(4rem, 1fr) max-content; gap: 0.3rem 0.5rem; }
 ol:empty { display: none; }
 li { display: grid; grid-column: 1 / -1; grid-template-columns: subgrid; align-items: center; }
 .label { overflow-wrap: anywhere; }

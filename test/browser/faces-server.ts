@@ -15,12 +15,17 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** `mounts` maps URL prefixes ('/', '/dist/lib/') to folders; the longest matching prefix wins. */
-export async function startStaticServer(mounts: Record<string, string>): Promise<StaticServer> {
+/**
+ * `mounts` maps URL prefixes ('/', '/dist/lib/') to folders; the longest matching prefix wins. `headers` adds
+ * response headers per request (a Content-Security-Policy taken from the page's query, say).
+ */
+export async function startStaticServer(mounts: Record<string, string>, headers: (url: URL) => Record<string, string> = () => ({})): Promise<StaticServer> {
   const ordered = Object.entries(mounts).sort(([a], [b]) => b.length - a.length);
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
-    const urlPath = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const urlPath = url.pathname;
+    for (const [name, value] of Object.entries(headers(url))) res.setHeader(name, value);
     requests.push(urlPath);
     const mount = ordered.find(([prefix]) => urlPath.startsWith(prefix));
     if (!mount || (req.method !== 'GET' && req.method !== 'HEAD')) {
