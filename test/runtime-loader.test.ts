@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ModelChangedError, ModelFormatError, NetworkError, QuotaExceededError } from '../src/errors';
+import { CheckpointFormatError, ModelChangedError, ModelFormatError, NetworkError, QuotaExceededError } from '../src/errors';
 import { CACHE_FORMAT_VERSION, WeightCache, type CacheModelKey } from '../src/io/cache';
 import { crc32 } from '../src/io/cache-checksum';
 import { InProcessLocks } from '../src/io/cache-lock';
@@ -20,10 +20,12 @@ import { loadWeights, WAITING_DETAIL, type WeightSink, type WeightSource } from 
 import { ProgressMeter } from '../src/engine/progress';
 import type { LoadProgress } from '../src/engine/api';
 import { SHARED, TINY, tinyConfig } from './helpers/golden';
-import { hubVocabFiles, startHubServer, type HubServer } from './helpers/hub-server';
+import { hubVocabFiles, startHubServer, type HubRepos, type HubServer } from './helpers/hub-server';
 
 const REPO = 'test/coca-tiny';
 const WEIGHTS = 'open_clip_model.safetensors';
+const BIN_REPO = 'test/coca-tiny-bin';
+const BIN = 'open_clip_pytorch_model.bin';
 /** Small chunks, so the 10 MB fp16 tiny model spans ten of them and resume/repair have something to skip. */
 const CHUNK = 1 << 20;
 /** HttpFile's first request: the header and whatever follows it. */
@@ -48,21 +50,25 @@ class ArraySink implements WeightSink {
 }
 
 let hub: HubServer;
+let hubRepos: HubRepos;
 let expected: Uint8Array;
 let layout: WeightLayout;
 
 beforeAll(async () => {
   const file = (name: string): Uint8Array => new Uint8Array(readFileSync(`${TINY}${name}`));
   const tiny = { 'open_clip_config.json': file('open_clip_config.json'), [WEIGHTS]: file(WEIGHTS), 'bpe_simple_vocab_16e6.txt.gz': new Uint8Array(readFileSync(VOCAB_GZ)) };
-  hub = await startHubServer({
+  hubRepos = {
     [REPO]: tiny,
+    // The same model as a .bin, whose bytes a test damages and mends in place.
+    [BIN_REPO]: { 'open_clip_config.json': tiny['open_clip_config.json'], [BIN]: file(BIN), 'bpe_simple_vocab_16e6.txt.gz': tiny['bpe_simple_vocab_16e6.txt.gz'] },
     // Like laion/CoCa-ViT-B-32-laion2B-s13B-b90k: no config, so the preset is picked by name.
     'laion/CoCa-ViT-B-32-tiny': { [WEIGHTS]: tiny[WEIGHTS] },
     'test/no-vocab': { 'open_clip_config.json': tiny['open_clip_config.json'], 'open_clip_pytorch_model.bin': file('open_clip_pytorch_model.bin') },
     'openai/clip-vit-base-patch32': hubVocabFiles(VOCAB_GZ),
     // The same vocabulary as another file: a vocab option that names it is another cache entry.
     [VOCAB_REPO]: { [VOCAB_TXT]: VOCAB_TEXT() },
-  });
+  };
+  hub = await startHubServer(hubRepos);
   layout = weightLayout(await tinyConfig(), 'fp16');
   const source = await openFileSource(`${TINY}${WEIGHTS}`);
   const checkpoint = await openCheckpoint(source);
@@ -223,6 +229,31 @@ describe('weight loader (memory cache, local hub)', () => {
     const fresh = await load(cache2);
     expectWeights(fresh);
     expect(hub.bytesSent(WEIGHTS)).toBeGreaterThan(weightBytes() * 0.9);
+  });
+
+  it('a .bin found corrupt while it streams (an entry\'s CRC) leaves no chunk behind: the next load of good bytes is exact', async () => {
+    const cache = new WeightCache(new MemoryStore(), async () => null);
+    const bin = hubRepos[BIN_REPO]![BIN]!;
+    // A flipped sign bit in the middle of the token embedding's storage: its entry's CRC fails only once the entry has streamed
+    // past, after the chunk holding the bad value was converted and stored. The file keeps its size and ETag,
+    // as bytes damaged on the way would; resuming from that chunk would load the bad value.
+    const source = await openFileSource(`${TINY}${BIN}`);
+    const largest = (await openCheckpoint(source)).tensors.get('text.token_embedding.weight')!; // 9.5 MB, copied in ranges
+    await source.close?.();
+    const at = largest.byteOffset + 4 * Math.floor(largest.byteLength / 8) + 3; // a float's sign byte: survives fp16
+    bin[at]! ^= 0x80;
+    try {
+      const failed = load(cache, { model: hub.baseUrl(BIN_REPO) });
+      await expect(failed).rejects.toBeInstanceOf(CheckpointFormatError);
+      await expect(failed).rejects.toMatchObject({ code: 'crc-mismatch' });
+    } finally {
+      bin[at]! ^= 0x80;
+    }
+    const key: CacheModelKey = { ...tinyKey(), id: hub.baseUrl(BIN_REPO) };
+    expect(await cache.partial(key, WEIGHT_LAYOUT_VERSION)).toBeNull();
+    const good = await load(cache, { model: hub.baseUrl(BIN_REPO) });
+    expect(good.fromCache).toBe(false);
+    expectWeights(good);
   });
 
   it('detects a corrupted or truncated cached chunk and fetches it again instead of using it', async () => {

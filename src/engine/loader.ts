@@ -15,7 +15,7 @@ import { openCheckpoint, type Checkpoint } from '../io/checkpoint';
 import { CACHE_FORMAT_VERSION, DEFAULT_CHUNK_BYTES, isQuotaError, vocabularyContentKey, type CacheManifest, type CacheModelKey, type ChunkRecord, type PartialRecord, type WeightCache } from '../io/cache';
 import { fetchFileIdentity, type FileIdentity, type HttpOptions } from '../io/http';
 import { fetchVocabulary, locateModel, openModelFiles, type ConfigSource, type LocalFolder, type ModelFiles, type ModelLocation, type VocabularyFiles, type VocabularySource } from '../io/hub';
-import { CocaError, ModelChangedError } from '../errors';
+import { CheckpointFormatError, CocaError, ModelChangedError } from '../errors';
 import { validateCheckpoint, type CocaConfig } from '../model/config';
 import { EntryConverter, WEIGHT_LAYOUT_VERSION, firstEntryAt, sourceRange, weightLayout, type WeightLayout } from '../model/weights';
 import { DEFAULT_RECHECK, type CacheRecheck, type WeightDtype } from '../options';
@@ -179,6 +179,12 @@ async function loadWritable<S extends WeightSink>(context: LoadContext<S>, cache
   try {
     return await attempt(context, cache, false);
   } catch (error) {
+    if (error instanceof CheckpointFormatError) {
+      // The file as read is corrupt (a .bin entry's CRC is known only once the whole entry has streamed past),
+      // so the chunks already stored from it may hold bad bytes: none of them may be resumed from.
+      await cache?.discard(context.key);
+      throw error;
+    }
     if (!(error instanceof ModelChangedError)) throw error;
     context.options.warn(error);
     await cache?.discard(context.key);
