@@ -46,6 +46,7 @@ export {
   WebGPUUnavailableError,
   CheckpointFormatError,
   LibraryError,
+  CameraError,
 } from '../errors';
 
 installErrorTransfer();
@@ -302,14 +303,11 @@ async function toWorkerImages(images: readonly (ImageInput | FrameInput)[]): Pro
 }
 
 /**
- * A frame as the worker takes it: a VideoFrame is cloned and the clone transferred, a <video> or canvas becomes a
- * transferred bitmap of what it shows now (the GPU copies it from there), ImageData is copied.
+ * A frame as the worker takes it: a <video>, a VideoFrame or a canvas becomes a transferred bitmap of what it shows
+ * now (the GPU copies it from there: every WebGPU can copy bitmaps, not every one camera VideoFrames), ImageData is
+ * copied.
  */
 async function toWorkerFrame(frame: FrameInput): Promise<{ frame: WorkerFrame; transferables: Transferable[] }> {
-  if (typeof VideoFrame !== 'undefined' && frame instanceof VideoFrame) {
-    const copy = frame.clone();
-    return { frame: copy, transferables: [copy] };
-  }
   if (typeof HTMLVideoElement !== 'undefined' && frame instanceof HTMLVideoElement && frame.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) {
     throw new ImageDecodeError("the video has no frame to read yet: wait for its 'loadeddata' event");
   }

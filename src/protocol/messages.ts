@@ -8,8 +8,8 @@ import type { SerializedError } from './errors';
 /** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
 export type WorkerImage = Blob | ImageBitmap | ImageData;
 
-/** A camera frame as it reaches the worker: a bitmap or a VideoFrame (transferred), or pixels (copied). */
-export type WorkerFrame = ImageBitmap | VideoFrame | ImageData;
+/** A camera frame as it reaches the worker: a bitmap (transferred) or pixels (copied). */
+export type WorkerFrame = ImageBitmap | ImageData;
 
 /** A frame's zero-shot labels as they cross (the call's abort signal stays on the page). */
 export interface FrameLabels {

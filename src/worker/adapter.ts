@@ -1,7 +1,7 @@
 // The worker's side of the protocol: a thin adapter that forwards every call to the engine (src/engine) and
 // answers with the value and a fresh ModelInfo. It only does what the boundary needs: call ids to abort
 // signals, the engine's progress and warnings as messages to the page, large results transferred, the
-// bitmaps and video frames the page transferred closed, and the page's callback proxies released.
+// bitmaps the page transferred closed, and the page's callback proxies released.
 import { releaseProxy, transfer, type Remote } from 'comlink';
 import { AbortError, DisposedError } from '../errors';
 import { CocaEngine } from '../engine/engine';
@@ -119,16 +119,14 @@ export class WorkerAdapter implements RuntimeApi {
     }
   }
 
-  /** A call on the engine, answered with a fresh ModelInfo; the page's transferred bitmaps and frames are closed after it. */
+  /** A call on the engine, answered with a fresh ModelInfo; the page's transferred bitmaps are closed after it. */
   private async call<T>(callId: number, images: readonly (WorkerImage | WorkerFrame)[], job: (engine: CocaEngine, signal: AbortSignal) => Promise<T>): Promise<Reply<T>> {
     try {
       const engine = this.loaded();
       const value = await this.track(callId, (signal) => job(engine, signal));
       return reply(value, engine.info);
     } finally {
-      for (const image of images) {
-        if ((typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap) || (typeof VideoFrame !== 'undefined' && image instanceof VideoFrame)) image.close();
-      }
+      for (const image of images) if (typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap) image.close();
     }
   }
 }

@@ -56,7 +56,7 @@ export class FrameTexture {
     const queue = this.gpu.device.queue;
     const texture = this.texture!;
     if (bytes) queue.writeTexture({ texture }, bytes, { bytesPerRow: width * 4, rowsPerImage: height }, { width, height });
-    else queue.copyExternalImageToTexture({ source: frame as GPUCopyExternalImageSource }, { texture, premultipliedAlpha: false }, { width, height });
+    else copyExternal(queue, frame as GPUCopyExternalImageSource, texture, width, height);
     const stride = this.strideOf(width);
     const encoder = this.gpu.device.createCommandEncoder({ label: 'frame texels' });
     encoder.copyTextureToBuffer({ texture }, { buffer: this.buffer!, bytesPerRow: stride * 4, rowsPerImage: height }, { width, height });
@@ -95,6 +95,16 @@ export class FrameTexture {
     this.buffer = this.gpu.createBuffer('activations', this.strideOf(width) * 4 * height, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'frame.texels');
     this.width = width;
     this.height = height;
+  }
+}
+
+/** copyExternalImageToTexture, its failure named (SwiftShader's WebGPU, for one, cannot copy camera VideoFrames). */
+function copyExternal(queue: GPUQueue, source: GPUCopyExternalImageSource, texture: GPUTexture, width: number, height: number): void {
+  try {
+    queue.copyExternalImageToTexture({ source }, { texture, premultipliedAlpha: false }, { width, height });
+  } catch (error) {
+    const kind = (source as object).constructor?.name ?? 'frame';
+    throw new ImageDecodeError(`the GPU could not copy this ${kind} (${(error as Error).message}): give an ImageBitmap of it instead (createImageBitmap)`);
   }
 }
 
