@@ -3,7 +3,7 @@
 // preprocessing of the same pixels; the demo's Camera panel and <coca-camera> on the tiny golden model (fp32),
 // their probabilities against similarity() on a still of the same frames; the camera released when the panel
 // closes or the element leaves the page; a denied camera named while the rest keeps working.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
@@ -133,6 +133,7 @@ const PROB_TOLERANCE = 1e-5;
 const LABELS = ['cup of coffee', 'cat', 'rocket', 'astronaut'];
 /** The committed README screenshot is only rewritten on request, so test runs leave the work tree clean. */
 const UPDATE_README_SCREENSHOT = process.env.UPDATE_README_SCREENSHOT === '1';
+const README_SCREENSHOT_MAX_BYTES = 300_000;
 
 function demoPath(): string {
   return `/src/app/index.html?model=${encodeURIComponent(hub.baseUrl(REPO))}&dtype=fp32`;
@@ -190,7 +191,11 @@ describe("the demo's Camera panel (fake camera, tiny golden model in fp32)", () 
     expect(momentCaption).not.toBe('');
 
     await page.locator('#camera-section').screenshot({ path: path.join(ARTIFACTS, 'camera-panel.png') });
-    if (UPDATE_README_SCREENSHOT) await page.locator('#camera-section').screenshot({ path: path.join(REPO_ROOT, 'public', 'camera.png'), scale: 'css' });
+    if (UPDATE_README_SCREENSHOT) {
+      const shot = path.join(REPO_ROOT, 'public', 'camera.jpg');
+      await page.locator('#camera-section').screenshot({ path: shot, scale: 'css', type: 'jpeg', quality: 85 });
+      expect(statSync(shot).size).toBeLessThan(README_SCREENSHOT_MAX_BYTES);
+    }
 
     // Closing the panel releases the camera.
     expect(await liveStreams(page)).toEqual([true]);
