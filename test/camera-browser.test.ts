@@ -204,16 +204,15 @@ describe("the demo's Camera panel (fake camera, tiny golden model in fp32)", () 
     expect(await page.evaluate(() => (document.getElementById('camera-video') as HTMLVideoElement).srcObject)).toBeNull();
 
     // Hiding the page releases it too; showing it again takes it again.
+    const started = (): Promise<unknown> => page.waitForFunction(() => /600×400/.test(document.getElementById('camera-status')?.textContent ?? ''));
     await page.click('#camera-details > summary');
-    await page.waitForFunction(() => (window as unknown as { cameraStreams: MediaStream[] }).cameraStreams.length === 2);
-    await page.waitForFunction(() => document.getElementById('camera-start')?.textContent === 'Stop camera');
+    await started();
     expect(await liveStreams(page)).toEqual([false, true]);
     await setHidden(page, true);
     expect(await liveStreams(page)).toEqual([false, false]);
     expect(await page.textContent('#camera-status')).toMatch(/hidden/);
     await setHidden(page, false);
-    await page.waitForFunction(() => (window as unknown as { cameraStreams: MediaStream[] }).cameraStreams.length === 3);
-    await page.waitForFunction(() => document.getElementById('camera-start')?.textContent === 'Stop camera');
+    await started();
     expect(await liveStreams(page)).toEqual([false, false, true]);
     await page.click('#camera-start');
     expect(await liveStreams(page)).toEqual([false, false, false]);

@@ -82,7 +82,7 @@ export async function runCameraBench(o: CameraBenchOptions): Promise<void> {
   const frameAt = (i: number): FrameImage => frame(patterns[i % patterns.length]!);
   const note = `${CAMERA_WIDTH}×${CAMERA_HEIGHT} frames → ${options.size}×${options.size}`;
   try {
-    const encoder = new FrameEncoder(model, options);
+    const encoder = await FrameEncoder.create(model, options);
     try {
       await pumpFrames(encoder, FRAMES_HELD, frameAt);
       const frames = o.quick ? 4 : 8;

@@ -166,7 +166,10 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
   }
 
   captionFrame(frame: EngineFrame, options: CaptionOptions = {}): Promise<CaptionResult> {
-    return this.captionOf('captionFrame', options, async (m) => (ctx) => this.frameEncoder(m).pixels(ctx, frame));
+    return this.captionOf('captionFrame', options, async (m) => {
+      const encoder = await this.frameEncoder(m);
+      return (ctx) => encoder.pixels(ctx, frame);
+    });
   }
 
   async classifyFrame(frame: EngineFrame, request: FrameRequest): Promise<FrameClassification | null> {
@@ -178,7 +181,8 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
     try {
       const { m, textFeatures, embedding } = await this.call('classifyFrame', request.signal, async (m) => {
         const textFeatures = await this.textFeaturesOf(m, texts);
-        return { m, textFeatures, ...(await this.frameEncoder(m).submit(frame)) };
+        const encoder = await this.frameEncoder(m);
+        return { m, textFeatures, ...(await encoder.submit(frame)) };
       });
       // Outside the call queue: the next frame's pass may be submitted while this embedding comes back.
       const imageFeatures = await this.gpuResult('classifyFrame', m, embedding);
@@ -356,8 +360,9 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
     });
   }
 
-  private frameEncoder(m: Loaded): FrameEncoder {
-    m.frames ??= new FrameEncoder(m.model, this.preprocessOptions(m));
+  /** The model's frame encoder, made on the first frame (calls run one at a time, so only one is made). */
+  private async frameEncoder(m: Loaded): Promise<FrameEncoder> {
+    m.frames ??= await FrameEncoder.create(m.model, this.preprocessOptions(m));
     return m.frames;
   }
 

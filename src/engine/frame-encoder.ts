@@ -4,7 +4,7 @@
 // at most two frames (one per readback buffer) and drops the rest.
 import type { Tensor } from '../gpu/tensor';
 import type { PreprocessOptions } from '../image/types';
-import type { FrameImage } from '../kernels/frame';
+import { horizontalSpec, verticalSpec, type FrameImage } from '../kernels/frame';
 import type { Ctx } from '../model/blocks';
 import type { CocaModel } from '../model/coca';
 import { recordVision } from '../model/vision';
@@ -21,13 +21,22 @@ export class FrameEncoder {
   private readonly slotFree: Promise<void>[] = Array.from({ length: FRAME_SLOTS }, () => Promise.resolve());
   private next = 0;
 
-  constructor(
+  private constructor(
     private readonly model: CocaModel,
     options: PreprocessOptions,
   ) {
     this.preprocessor = new FramePreprocessor(model.gpu, options);
     const bytes = model.config.embedDim * 4;
     this.readbacks = Array.from({ length: FRAME_SLOTS }, (_, i) => model.gpu.createBuffer('staging', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `frame.embedding.${i}`));
+  }
+
+  /**
+   * An encoder whose frame kernels are compiled before its first frame. The camera is opt-in, so they are compiled
+   * when it is first used rather than with the model; either way no frame waits on a compiler.
+   */
+  static async create(model: CocaModel, options: PreprocessOptions): Promise<FrameEncoder> {
+    await model.gpu.pipelines.prepare([horizontalSpec, verticalSpec]);
+    return new FrameEncoder(model, options);
   }
 
   /** Records the frame's upload and preprocessing into the model's pixels slot [1, 3, S, S], and returns it. */

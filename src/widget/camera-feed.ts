@@ -96,6 +96,8 @@ export class CameraFeed {
     try {
       await this.video.play();
     } catch (error) {
+      // Stopped while the video was starting: nothing went wrong.
+      if (run !== this.run) return;
       this.stop();
       throw cameraError(error);
     }
