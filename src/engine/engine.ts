@@ -251,16 +251,12 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
     return this.enqueue(what, signal, async (callSignal) => {
       if (!this.loaded || this.loaded.gpu.isLost) await this.recover(callSignal);
       const m = this.loaded!;
-      try {
+      const run = async (): Promise<T> => {
         const value = await job(m, callSignal);
         m.gpu.checkHealthy();
         return value;
-      } catch (error) {
-        if (mayBeGpuFailure(error) && (await this.lostDuring(m.gpu))) {
-          throw new DeviceLostError(`the GPU device was lost during ${what}; the next call reloads the model onto a new device`);
-        }
-        throw error;
-      }
+      };
+      return this.gpuResult(what, m, run());
     });
   }
 
@@ -380,7 +376,7 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
     return features;
   }
 
-  /** Awaits GPU work that finishes after its call settled; a device lost meanwhile is a DeviceLostError. */
+  /** Awaits GPU work (a call's, or one that finishes after its call settled); a device lost meanwhile is a DeviceLostError. */
   private async gpuResult<T>(what: string, m: Loaded, result: Promise<T>): Promise<T> {
     try {
       return await result;
