@@ -84,6 +84,7 @@ export class CameraFeed {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: deviceId ? { deviceId: { exact: deviceId } } : true, audio: false });
     } catch (error) {
+      if (run !== this.run) return;
       throw cameraError(error);
     }
     if (run !== this.run) {
