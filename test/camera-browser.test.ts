@@ -151,7 +151,7 @@ async function loadModel(page: Page): Promise<void> {
 }
 
 describe("the demo's Camera panel (fake camera, tiny golden model in fp32)", () => {
-  it('shows live probabilities equal to similarity() on a snapshot, fps > 0, captions the moment, and releases the camera when closed or hidden', async () => {
+  it('shows live probabilities equal to similarity() on a snapshot, fps > 0, captions the moment (once and every N s), and releases the camera when closed or hidden', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     await watchCameraStreams(context);
     const errors: string[] = [];
@@ -189,6 +189,21 @@ describe("the demo's Camera panel (fake camera, tiny golden model in fp32)", () 
     await page.waitForSelector('#caption-section[data-state="done"], #caption-section[data-state="error"]', { timeout: 90_000 });
     expect(momentCaption).toBe(await page.textContent('#caption-text'));
     expect(momentCaption).not.toBe('');
+    // Every N seconds: captions keep coming (each stamped with its time) while the box is ticked.
+    const stamp = (): Promise<string> => page.textContent('#camera-caption-time').then((t) => t ?? '');
+    for (let i = 0; i < 2; i++) {
+      const before = await stamp();
+      if (i === 0) {
+        await page.fill('#camera-caption-every', '2');
+        await page.check('#camera-auto-caption');
+      }
+      await page.waitForFunction((previous) => {
+        const time = document.getElementById('camera-caption-time')?.textContent ?? '';
+        return time !== previous && document.getElementById('camera-section')?.dataset.caption === 'done';
+      }, before, { timeout: 90_000 });
+      expect(await page.textContent('#camera-caption')).toBe(momentCaption);
+    }
+    await page.uncheck('#camera-auto-caption');
 
     await page.locator('#camera-section').screenshot({ path: path.join(ARTIFACTS, 'camera-panel.png') });
     if (UPDATE_README_SCREENSHOT) {
