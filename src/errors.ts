@@ -239,3 +239,17 @@ export class OptionsError extends CocaError {
 export class LibraryError extends CocaError {
   override name = 'LibraryError';
 }
+
+/** Why a camera could not be used: the person said no, there is none, another program holds it, or the page cannot ask. */
+export type CameraProblem = 'denied' | 'missing' | 'busy' | 'unsupported' | 'failed';
+
+/** The camera could not be started; the message says what to do. */
+export class CameraError extends CocaError {
+  override name = 'CameraError';
+  constructor(
+    message: string,
+    readonly problem: CameraProblem,
+  ) {
+    super(message);
+  }
+}

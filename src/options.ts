@@ -216,6 +216,36 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
   throw new OptionsError(`${name} must be ${allowed.map((a) => `'${a}'`).join(', ')} (got ${describe(value)})`, name);
 }
 
+/**
+ * Camera frames a model holds at once: one on the GPU and one whose result is being read back. A frame that
+ * arrives while this many are held is dropped (the page's client drops it before it is even copied).
+ */
+export const FRAMES_HELD = 2;
+
+/** Zero-shot labels go into this template at {label} unless told otherwise. */
+export const DEFAULT_TEMPLATE = 'a photo of a {label}';
+
+/** Most labels a camera frame is scored against (their text embeddings are computed once and kept). */
+export const MAX_FRAME_LABELS = 256;
+
+/** Each label through the template; a template without {label} leaves the labels as they are. */
+export function labelTexts(labels: readonly string[], template: string): string[] {
+  return labels.map((label) => (template.includes('{label}') ? template.replaceAll('{label}', label) : label));
+}
+
+/**
+ * Zero-shot labels and their template, checked: 1 to MAX_FRAME_LABELS non-blank strings and a string template
+ * (default DEFAULT_TEMPLATE); the texts the model scores are the labels through the template.
+ */
+export function resolveFrameLabels(labels: unknown, template: unknown = DEFAULT_TEMPLATE): { labels: string[]; texts: string[] } {
+  if (!Array.isArray(labels) || labels.length === 0 || labels.length > MAX_FRAME_LABELS || !labels.every((l) => typeof l === 'string' && l.trim() !== '')) {
+    throw new OptionsError(`labels must be 1 to ${MAX_FRAME_LABELS} non-blank strings (got ${Array.isArray(labels) ? `${labels.length} values` : describe(labels)})`, 'labels');
+  }
+  if (typeof template !== 'string') throw new OptionsError(`template must be a string such as '${DEFAULT_TEMPLATE}' (got ${describe(template)})`, 'template');
+  const list = labels as string[];
+  return { labels: [...list], texts: labelTexts(list, template) };
+}
+
 /** The strategies that take a parameter. */
 export function strategiesUsing(key: string): CaptionStrategy[] {
   return CAPTION_STRATEGIES.filter((s) => key in CAPTION_DEFAULTS[s]);

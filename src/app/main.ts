@@ -1,4 +1,5 @@
 // The demo page: checks WebGPU, then builds the panels around one shared AppState.
+import { CameraPanel } from './camera-panel';
 import { CaptionPanel } from './caption-panel';
 import { byId, describeError, el, replaceChildren } from './dom';
 import { ImagesPanel } from './images-panel';
@@ -31,20 +32,23 @@ async function start(): Promise<void> {
   const captionSection = section('caption-section', 'caption-heading');
   const similaritySection = section('similarity-section', 'similarity-heading');
   const librarySection = section('library-section', 'library-heading', 'wide');
+  const cameraSection = section('camera-section', 'camera-heading', 'wide');
   const runtimeSection = section('runtime-section', 'runtime-heading', 'wide');
   // Inputs on the left, outputs on the right; one column on narrow screens. DOM order is the reading order.
   replaceChildren(
     main,
     el('div', { class: 'layout' }, el('div', { class: 'column' }, modelSection, imagesSection), el('div', { class: 'column' }, captionSection, similaritySection)),
     librarySection,
+    cameraSection,
     runtimeSection,
   );
 
   const modelPanel = new ModelPanel(modelSection, state);
-  new ImagesPanel(imagesSection, state);
+  const imagesPanel = new ImagesPanel(imagesSection, state);
   new CaptionPanel(captionSection, state);
   new SimilarityPanel(similaritySection, state);
   new LibraryPanel(librarySection, state);
+  new CameraPanel(cameraSection, state, (file) => imagesPanel.addFiles([file]));
   new RuntimePanel(runtimeSection, state, support.adapterDescription);
   state.on('cache', () => void modelPanel.refreshCached());
   document.body.dataset.ready = 'true';

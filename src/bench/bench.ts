@@ -1,12 +1,13 @@
 // `npm run bench [-- --json] [--config coca_ViT-B-32|coca_ViT-L-14 | --config-file open_clip_config.json]
-//                 [--runtime node|chromium] [--quick] [--dtype fp16|fp32]`
+//                 [--runtime node|chromium] [--quick] [--dtype fp16|fp32] [--camera-only]`
 // Full-size CoCa configs with weights generated in place, timed in Node (Dawn) and/or headless Chromium:
 // wall-clock, GPU time (where the adapter has timestamp-query), dispatches and host waits.
 import { PRESET_NAMES, type PresetName } from '../model/config';
 import { resolveDtype, type WeightDtype } from '../options';
 import { formatTable } from './harness';
+import { runBenchmarks } from './camera-bench';
 import { LIBRARY_BENCH_CONFIG, runLibraryBench } from './library-bench';
-import { runModelBench, type BenchRecord } from './model-bench';
+import type { BenchRecord } from './model-bench';
 import { nodeBenchGpu, nodeConfigs } from './node-setup';
 
 interface Args {
@@ -17,6 +18,8 @@ interface Args {
   configFile: string | undefined;
   runtimes: ('node' | 'chromium')[];
   dtype: WeightDtype;
+  /** The camera metrics alone (they run after the model metrics otherwise). */
+  cameraOnly: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -38,6 +41,7 @@ function parse(argv: string[]): Args {
     configFile,
     runtimes: runtime ? [runtime as 'node' | 'chromium'] : ['node', 'chromium'],
     dtype,
+    cameraOnly: argv.includes('--camera-only'),
   };
 }
 
@@ -45,8 +49,8 @@ async function runNode(args: Args, emit: (r: BenchRecord) => void): Promise<void
   const gpu = await nodeBenchGpu();
   try {
     for (const config of nodeConfigs(args)) {
-      await runModelBench({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit });
-      if (config.name === LIBRARY_BENCH_CONFIG) await runLibraryBench({ gpu, config: LIBRARY_BENCH_CONFIG, dtype: args.dtype, quick: args.quick, emit });
+      await runBenchmarks({ gpu, runtime: 'node', config, dtype: args.dtype, quick: args.quick, emit }, args.cameraOnly);
+      if (!args.cameraOnly && config.name === LIBRARY_BENCH_CONFIG) await runLibraryBench({ gpu, config: LIBRARY_BENCH_CONFIG, dtype: args.dtype, quick: args.quick, emit });
     }
   } finally {
     gpu.destroy();
@@ -65,7 +69,7 @@ async function runChromium(args: Args, emit: (r: BenchRecord) => void): Promise<
       else if (text.startsWith('bench-error:')) process.stderr.write(`${text}\n`);
     });
     page.setDefaultTimeout(0);
-    const query = new URLSearchParams({ configs: args.configs.join(','), dtype: args.dtype, quick: String(args.quick) });
+    const query = new URLSearchParams({ configs: args.configs.join(','), dtype: args.dtype, quick: String(args.quick), cameraOnly: String(args.cameraOnly) });
     await page.goto(`${url}/src/bench/chromium.html?${query}`);
     await page.waitForFunction(() => (window as unknown as { benchDone?: boolean }).benchDone === true, undefined, { timeout: 0, polling: 1000 });
     const failure = await page.evaluate(() => (window as unknown as { benchError?: string }).benchError);

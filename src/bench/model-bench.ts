@@ -55,7 +55,8 @@ export function stepWeightBytes(c: CocaConfig, dtype: WeightDtype): number {
   return params * bytesPer;
 }
 
-async function timeRuns(runs: number, warmup: number, body: () => Promise<unknown>): Promise<Timing> {
+/** Wall-clock milliseconds of `runs` calls of `body` after `warmup` unmeasured ones. */
+export async function timeRuns(runs: number, warmup: number, body: () => Promise<unknown>): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await body();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {

@@ -8,10 +8,24 @@ import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { AbortError, CocaError, DisposedError, ImageDecodeError } from '../errors';
 import { WeightCache } from '../io/cache';
 import { baseUrlOf, isRepoId } from '../io/hub';
-import { resolveDtype, resolveMath, resolveOrientation, resolveRecheck, type CaptionOptions, type CaptionToken } from '../options';
+import { FRAMES_HELD, resolveDtype, resolveFrameLabels, resolveMath, resolveOrientation, resolveRecheck, type CaptionOptions, type CaptionToken } from '../options';
 import { deserializeError, installErrorTransfer } from '../protocol/errors';
-import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerImage } from '../protocol/messages';
-import type { CachedModel, CachedModelFilter, CacheUsage, CallOptions, CaptionResult, Coca, CreateCocaOptions, ImageInput, ModelInfo, SimilarityResult } from './types';
+import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerFrame, WorkerImage } from '../protocol/messages';
+import type {
+  CachedModel,
+  CachedModelFilter,
+  CacheUsage,
+  CallOptions,
+  CaptionResult,
+  Coca,
+  CreateCocaOptions,
+  FrameClassification,
+  FrameInput,
+  FrameRequest,
+  ImageInput,
+  ModelInfo,
+  SimilarityResult,
+} from './types';
 
 export * from './types';
 export {
@@ -32,6 +46,7 @@ export {
   WebGPUUnavailableError,
   CheckpointFormatError,
   LibraryError,
+  CameraError,
 } from '../errors';
 
 installErrorTransfer();
@@ -89,6 +104,8 @@ class CocaClient implements Coca {
   private readonly inFlight = new Set<(error: Error) => void>();
   private eventsProxy: ((event: RuntimeEvent) => void) | null = null;
   private closed: Error | null = null;
+  /** Frame calls not yet answered: past FRAMES_HELD a frame is dropped here, before it is copied or sent. */
+  private framesHeld = 0;
 
   constructor(
     private readonly worker: Worker,
@@ -148,6 +165,30 @@ class CocaClient implements Coca {
       const { images: [sent], transferables } = await toWorkerImages([image]);
       const tokens = onToken ? proxy((token: CaptionToken) => onToken(token)) : null;
       return this.remote.caption(transfer(sent!, transferables), rest, tokens, id);
+    });
+  }
+
+  classifyFrame(frame: FrameInput, request: FrameRequest): Promise<FrameClassification | null> {
+    try {
+      resolveFrameLabels(request.labels, request.template);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!this.closed && this.framesHeld >= FRAMES_HELD) return Promise.resolve(null);
+    const labels = { labels: [...request.labels], ...(request.template !== undefined ? { template: request.template } : {}) };
+    this.framesHeld++;
+    return this.send('classifyFrame', request.signal, async (id) => {
+      const { frame: sent, transferables } = await toWorkerFrame(frame);
+      return this.remote.classifyFrame(transfer(sent, transferables), labels, id);
+    }).finally(() => this.framesHeld--);
+  }
+
+  captionFrame(frame: FrameInput, options: CaptionOptions = {}): Promise<CaptionResult> {
+    const { onToken, signal, ...rest } = options;
+    return this.send('captionFrame', signal, async (id) => {
+      const { frame: sent, transferables } = await toWorkerFrame(frame);
+      const tokens = onToken ? proxy((token: CaptionToken) => onToken(token)) : null;
+      return this.remote.captionFrame(transfer(sent, transferables), rest, tokens, id);
     });
   }
 
@@ -242,7 +283,7 @@ function asList(images: ImageInput | readonly ImageInput[]): ImageInput[] {
  * a canvas or a bitmap becomes a new ImageBitmap that is transferred (the caller's own object stays
  * usable); ImageData is copied.
  */
-async function toWorkerImages(images: readonly ImageInput[]): Promise<{ images: WorkerImage[]; transferables: Transferable[] }> {
+async function toWorkerImages(images: readonly (ImageInput | FrameInput)[]): Promise<{ images: WorkerImage[]; transferables: Transferable[] }> {
   const transferables: Transferable[] = [];
   const out: WorkerImage[] = [];
   for (const image of images) {
@@ -260,6 +301,19 @@ async function toWorkerImages(images: readonly ImageInput[]): Promise<{ images: 
     }
   }
   return { images: out, transferables };
+}
+
+/**
+ * A frame as the worker takes it: a <video>, a VideoFrame or a canvas becomes a transferred bitmap of what it shows
+ * now (the GPU copies it from there: every WebGPU can copy bitmaps, not every one camera VideoFrames), ImageData is
+ * copied.
+ */
+async function toWorkerFrame(frame: FrameInput): Promise<{ frame: WorkerFrame; transferables: Transferable[] }> {
+  if (typeof HTMLVideoElement !== 'undefined' && frame instanceof HTMLVideoElement && frame.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) {
+    throw new ImageDecodeError("the video has no frame to read yet: wait for its 'loadeddata' event");
+  }
+  const { images, transferables } = await toWorkerImages([frame]);
+  return { frame: images[0] as ImageBitmap | ImageData, transferables };
 }
 
 /** Repo ids stay; anything else is a URL, resolved against the page (the worker's own URL is elsewhere). */

@@ -2,7 +2,7 @@
 // over page images; the worker runs the engine behind it. The demo, the widget and the PWA use only this.
 import type { CocaApi, ModelLoadOptions } from '../engine/api';
 
-export type { CallOptions, CaptionResult, LoadPhase, LoadProgress, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from '../engine/api';
+export type { CallOptions, CaptionResult, FrameClassification, FrameRequest, LoadPhase, LoadProgress, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from '../engine/api';
 export type { CacheRecheck, CaptionOptions, CaptionSettings, CaptionStrategy, CaptionToken, MathPrecision, WeightDtype } from '../options';
 export type { CachedModelEntry as CachedModel, CacheEntryFilter as CachedModelFilter, CacheUsageSummary as CacheUsage } from '../io/cache';
 
@@ -10,6 +10,9 @@ export type { CachedModelEntry as CachedModel, CacheEntryFilter as CachedModelFi
 export type ModelSource = string | URL | readonly File[];
 
 export type ImageInput = Blob | ImageBitmap | ImageData | HTMLImageElement;
+
+/** A camera frame: a playing <video> (its current frame), a VideoFrame, a canvas, a bitmap or pixels. */
+export type FrameInput = HTMLVideoElement | VideoFrame | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | ImageData | HTMLImageElement;
 
 export interface CreateCocaOptions extends ModelLoadOptions {
   model: ModelSource;
@@ -20,4 +23,4 @@ export interface CreateCocaOptions extends ModelLoadOptions {
 }
 
 /** A loaded model in a worker; its `info` is refreshed by every answer. */
-export type Coca = CocaApi<ImageInput, ImageData>;
+export type Coca = CocaApi<ImageInput, ImageData, FrameInput>;

@@ -59,6 +59,30 @@ export interface SimilarityResult {
   textFeatures: Float32Array[];
 }
 
+/** Zero-shot labels for a camera frame. */
+export interface FrameRequest extends CallOptions {
+  /** 1 to 256 labels (their text embeddings are computed once and kept between frames). */
+  labels: readonly string[];
+  /** Each label goes in at {label} (default 'a photo of a {label}'); without {label} the labels are used as written. */
+  template?: string;
+}
+
+/** One frame's zero-shot scores: what `similarity` gives for one image, per label. */
+export interface FrameClassification {
+  labels: string[];
+  /** The texts scored: the labels through the template. */
+  texts: string[];
+  /** Softmax over the labels. */
+  probs: number[];
+  /** logit_scale · cosine. */
+  logits: number[];
+  cosine: number[];
+  /** Index of the most probable label. */
+  best: number;
+  /** Milliseconds from the call to the answer: the frame's latency. */
+  ms: number;
+}
+
 /** A problem the engine survived, as a named error's fields (QuotaExceededError adds needed and free). */
 export interface RuntimeWarning {
   name: string;
@@ -99,9 +123,9 @@ export interface CallOptions {
 
 /**
  * A loaded model. Calls run one at a time in call order; every failure is a named error from src/errors.ts.
- * `Image` is what the host can decode; `View` is how it returns pixels.
+ * `Image` is what the host can decode; `View` is how it returns pixels; `Frame` is a camera frame it takes.
  */
-export interface CocaApi<Image, View> {
+export interface CocaApi<Image, View, Frame> {
   /** What is loaded, on what, and what it cost; current after every call. */
   readonly info: ModelInfo;
   /** Normalized image embeddings, one per image (a batch is one pass). */
@@ -110,6 +134,15 @@ export interface CocaApi<Image, View> {
   encodeText(texts: string | readonly string[], options?: CallOptions): Promise<Float32Array[]>;
   similarity(images: Image | readonly Image[], texts: readonly string[], options?: CallOptions): Promise<SimilarityResult>;
   caption(image: Image, options?: CaptionOptions): Promise<CaptionResult>;
+  /**
+   * The labels' zero-shot probabilities for one camera frame, preprocessed on the GPU (no pixels come back).
+   * At most two frames are held at once — one on the GPU, one whose result is being read back — so the next
+   * frame is submitted while the last result comes back; a frame that arrives while two are held is dropped
+   * unread, and the call resolves null. Bad labels: OptionsError.
+   */
+  classifyFrame(frame: Frame, request: FrameRequest): Promise<FrameClassification | null>;
+  /** A caption of one camera frame, preprocessed on the GPU. */
+  captionFrame(frame: Frame, options?: CaptionOptions): Promise<CaptionResult>;
   /** The 8-bit center crop the model sees (for a thumbnail). */
   modelView(image: Image, options?: CallOptions): Promise<View>;
   /** Frees the GPU memory; later calls reject with DisposedError. */

@@ -10,12 +10,14 @@ import { preprocess, preprocessToRgba, type PreprocessOptions, type RgbaImage } 
 import type { WeightCache } from '../io/cache';
 import { filesFolder, type LocalFolder, type VocabularyFiles, type VocabularySource } from '../io/hub';
 import { CocaModel, EOT, SOT } from '../model/coca';
+import type { CaptionImage } from '../model/decoding';
 import type { CocaConfig } from '../model/config';
 import { CocaWeights, type WeightLayout } from '../model/weights';
-import { resolveDtype, resolveMath, resolveOrientation, resolveRecheck, type CacheRecheck, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
+import { FRAMES_HELD, resolveDtype, resolveFrameLabels, resolveMath, resolveOrientation, resolveRecheck, type CacheRecheck, type CaptionOptions, type MathPrecision, type Orientation, type WeightDtype } from '../options';
 import { ClipTokenizer, loadTokenizerFromBytes } from '../text/index';
-import type { CallOptions, CaptionResult, CocaApi, LoadPhase, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from './api';
-import type { EngineHost, EngineImage } from './host';
+import type { CallOptions, CaptionResult, CocaApi, FrameClassification, FrameRequest, LoadPhase, ModelInfo, ModelLoadOptions, RuntimeWarning, SimilarityResult } from './api';
+import { FrameEncoder } from './frame-encoder';
+import type { EngineFrame, EngineHost, EngineImage } from './host';
 import { loadWeights, type WeightSink } from './loader';
 import { ProgressMeter } from './progress';
 
@@ -38,7 +40,12 @@ interface Loaded {
   tokenizer: ClipTokenizer;
   id: string;
   revision: string;
+  /** Camera frames' GPU preprocessing and readback slots, made on the first frame. */
+  frames?: FrameEncoder;
 }
+
+/** Label sets whose text embeddings are kept (a camera view switching between a few label lists). */
+const KEPT_LABEL_SETS = 8;
 
 /** Weights written straight into GPU buffers; each chunk waits for the queue, so uploads never pile up in memory. */
 class GpuSink implements WeightSink {
@@ -57,7 +64,7 @@ class GpuSink implements WeightSink {
   }
 }
 
-export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
+export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> {
   private loaded: Loaded | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /** The controllers of calls queued or running: dispose() aborts them. */
@@ -68,6 +75,10 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
   private delivered: Promise<void> = Promise.resolve();
   private readonly warnings: RuntimeWarning[] = [];
   private deviceLosses = 0;
+  /** Frames taken and not yet answered (queued, on the GPU or being read back): at most FRAMES_HELD. */
+  private framesHeld = 0;
+  /** Text embeddings of recent label sets (by their texts), oldest first. */
+  private readonly labelFeatures = new Map<string, Float32Array[]>();
   private loadTimings: ModelInfo['loadTimings'] = {};
   private fromCache = false;
   private cached = false;
@@ -151,23 +162,39 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
   }
 
   caption(image: EngineImage, options: CaptionOptions = {}): Promise<CaptionResult> {
-    const { onToken, signal, ...settings } = options;
-    return this.call('caption', signal, async (m, callSignal) => {
-      const started = performance.now();
-      const pixels = await this.pixels(m, image);
-      const tokens = await m.model.caption(pixels, settings, {
-        signal: callSignal,
-        ...(onToken
-          ? {
-              onToken: (id: number, index: number) => {
-                const text = id === SOT || id === EOT ? '' : m.tokenizer.decode([id]);
-                this.notify(() => onToken({ id, text, index }));
-              },
-            }
-          : {}),
-      });
-      return { text: m.tokenizer.captionText(tokens), tokens, ms: performance.now() - started };
+    return this.captionOf('caption', options, (m) => this.pixels(m, image));
+  }
+
+  captionFrame(frame: EngineFrame, options: CaptionOptions = {}): Promise<CaptionResult> {
+    return this.captionOf('captionFrame', options, async (m) => {
+      const encoder = await this.frameEncoder(m);
+      return (ctx) => encoder.pixels(ctx, frame);
     });
+  }
+
+  async classifyFrame(frame: EngineFrame, request: FrameRequest): Promise<FrameClassification | null> {
+    const started = performance.now();
+    const { labels, texts } = resolveFrameLabels(request.labels, request.template);
+    if (this.disposed) throw new DisposedError('the model was disposed; load a new one');
+    if (this.framesHeld >= FRAMES_HELD) return null;
+    this.framesHeld++;
+    try {
+      const { m, textFeatures, embedding } = await this.call('classifyFrame', request.signal, async (m) => {
+        const textFeatures = await this.textFeaturesOf(m, texts);
+        const encoder = await this.frameEncoder(m);
+        return { m, textFeatures, ...(await encoder.submit(frame)) };
+      });
+      // Outside the call queue: the next frame's pass may be submitted while this embedding comes back.
+      const imageFeatures = await this.gpuResult('classifyFrame', m, embedding);
+      request.signal?.throwIfAborted();
+      const scores = m.model.similarity([imageFeatures], textFeatures);
+      const probs = scores.probs[0]!;
+      return { labels, texts, probs, logits: scores.logits[0]!, cosine: scores.cosine[0]!, best: probs.indexOf(Math.max(...probs)), ms: performance.now() - started };
+    } catch (error) {
+      throw asAbortError(error, 'classifyFrame');
+    } finally {
+      this.framesHeld--;
+    }
   }
 
   modelView(image: EngineImage, options: CallOptions = {}): Promise<RgbaImage> {
@@ -224,16 +251,12 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
     return this.enqueue(what, signal, async (callSignal) => {
       if (!this.loaded || this.loaded.gpu.isLost) await this.recover(callSignal);
       const m = this.loaded!;
-      try {
+      const run = async (): Promise<T> => {
         const value = await job(m, callSignal);
         m.gpu.checkHealthy();
         return value;
-      } catch (error) {
-        if (mayBeGpuFailure(error) && (await this.lostDuring(m.gpu))) {
-          throw new DeviceLostError(`the GPU device was lost during ${what}; the next call reloads the model onto a new device`);
-        }
-        throw error;
-      }
+      };
+      return this.gpuResult(what, m, run());
     });
   }
 
@@ -255,6 +278,7 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
     this.loaded = null;
     if (!loaded) return;
     this.retired.add(loaded.gpu);
+    loaded.frames?.destroy();
     loaded.model.dispose();
     loaded.gpu.destroy();
   }
@@ -310,6 +334,59 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage> {
   /** The model's transform (size, mean/std, interpolation, resize mode, fill) and the orientation rule. */
   private preprocessOptions(m: Loaded): PreprocessOptions {
     return { size: m.config.vision.imageSize, ...m.config.preprocess, orientation: this.orientation };
+  }
+
+  /** A caption of the image `pixels` gives (host pixels, or a recording of them on the GPU). */
+  private captionOf(what: string, options: CaptionOptions, pixels: (m: Loaded) => Promise<CaptionImage>): Promise<CaptionResult> {
+    const { onToken, signal, ...settings } = options;
+    return this.call(what, signal, async (m, callSignal) => {
+      const started = performance.now();
+      const image = await pixels(m);
+      const tokens = await m.model.caption(image, settings, {
+        signal: callSignal,
+        ...(onToken
+          ? {
+              onToken: (id: number, index: number) => {
+                const text = id === SOT || id === EOT ? '' : m.tokenizer.decode([id]);
+                this.notify(() => onToken({ id, text, index }));
+              },
+            }
+          : {}),
+      });
+      return { text: m.tokenizer.captionText(tokens), tokens, ms: performance.now() - started };
+    });
+  }
+
+  /** The model's frame encoder, made on the first frame (calls run one at a time, so only one is made). */
+  private async frameEncoder(m: Loaded): Promise<FrameEncoder> {
+    m.frames ??= await FrameEncoder.create(m.model, this.preprocessOptions(m));
+    return m.frames;
+  }
+
+  /** The texts' embeddings, computed once per label set and kept for the next frames. */
+  private async textFeaturesOf(m: Loaded, texts: readonly string[]): Promise<Float32Array[]> {
+    const key = JSON.stringify(texts);
+    let features = this.labelFeatures.get(key);
+    if (features) this.labelFeatures.delete(key);
+    else features = await m.model.encodeTexts(m.tokenizer.tokenize(texts, m.config.text.contextLength));
+    this.labelFeatures.set(key, features);
+    for (const oldest of this.labelFeatures.keys()) {
+      if (this.labelFeatures.size <= KEPT_LABEL_SETS) break;
+      this.labelFeatures.delete(oldest);
+    }
+    return features;
+  }
+
+  /** Awaits GPU work (a call's, or one that finishes after its call settled); a device lost meanwhile is a DeviceLostError. */
+  private async gpuResult<T>(what: string, m: Loaded, result: Promise<T>): Promise<T> {
+    try {
+      return await result;
+    } catch (error) {
+      if (mayBeGpuFailure(error) && (await this.lostDuring(m.gpu))) {
+        throw new DeviceLostError(`the GPU device was lost during ${what}; the next call reloads the model onto a new device`);
+      }
+      throw error;
+    }
   }
 
   private warn(error: Error): void {

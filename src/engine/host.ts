@@ -4,12 +4,16 @@ import type { GpuDeviceInfo } from '../gpu/device';
 import type { ShaderLibrary } from '../gpu/shader-library';
 import type { ImageInput, RgbaImage } from '../image/index';
 import type { LocalFolder } from '../io/hub';
+import type { FrameImage } from '../kernels/frame';
 
 /**
  * An image as a host takes it: the browser decodes Blobs, bitmaps and ImageData; Node decodes file paths,
  * PNG/JPEG bytes and Blobs; both take decoded pixels.
  */
 export type EngineImage = Blob | ImageBitmap | ImageData | RgbaImage | Uint8Array | string;
+
+/** A camera frame as the engine takes it: a source the GPU copies from (VideoFrame, ImageBitmap, canvas), or pixels. */
+export type EngineFrame = FrameImage;
 
 export interface EngineHost {
   readonly shaders: ShaderLibrary;

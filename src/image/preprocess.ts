@@ -75,7 +75,7 @@ function assertValidImage(input: ImageInput): void {
   }
 }
 
-function assertValidSize(size: number): void {
+export function assertValidSize(size: number): void {
   if (!Number.isInteger(size) || size <= 0) throw new ShapeError(`preprocess size must be a positive integer, got ${size}`);
   if (size > MAX_PREPROCESS_SIZE) {
     throw new ImageTooLargeError(`preprocess size ${size} is above the ${MAX_PREPROCESS_SIZE} limit; models take 224–896`);
@@ -83,7 +83,7 @@ function assertValidSize(size: number): void {
 }
 
 /** What to compute: the resized size, the window of it that survives the crop, and padding around it. */
-interface ResizePlan {
+export interface ResizePlan {
   resizedWidth: number;
   resizedHeight: number;
   window: OutputWindow;
@@ -99,7 +99,7 @@ function planAxis(resized: number, size: number): { offset: number; pad: number;
   return { offset: roundHalfToEven((resized - size) / 2), pad: 0, length: size };
 }
 
-function planResize(width: number, height: number, opts: PreprocessOptions): ResizePlan {
+export function planResize(width: number, height: number, opts: PreprocessOptions): ResizePlan {
   const { size } = opts;
   const mode = opts.resizeMode ?? 'shortest';
   let target: { width: number; height: number };
@@ -158,12 +158,18 @@ function padTo(window: Samples, plan: ResizePlan, size: number, bands: number, f
   return out;
 }
 
+/** OpenCLIP's fill_color for 'longest' padding, in the image's own mode (checked to be an integer). */
+export function fillColor(opts: PreprocessOptions): number {
+  const fill = opts.fillColor ?? 0;
+  if (!Number.isInteger(fill)) throw new ShapeError(`fillColor must be an integer, got ${fill}`);
+  return fill;
+}
+
 /** The S×S RGB pixels the model sees (before normalization), row-major, 3 bytes per pixel. */
 function transformToRgb(input: ImageInput, opts: PreprocessOptions): Uint8Array {
   assertValidImage(input);
   assertValidSize(opts.size);
-  const fill = opts.fillColor ?? 0;
-  if (!Number.isInteger(fill)) throw new ShapeError(`fillColor must be an integer, got ${fill}`);
+  const fill = fillColor(opts);
   let image = asDecoded(input);
   if (opts.orientation === 'exif') image = orientUpright(image);
   const plan = planResize(image.width, image.height, opts);
@@ -200,19 +206,25 @@ function normalizationTable(mean: number, std: number): Float32Array {
   return table;
 }
 
-/** Decoded pixels → model input: Float32Array laid out [3, size, size]. */
-export function preprocess(pixels: ImageInput, opts: PreprocessOptions): Float32Array {
+/** The R, G and B normalization tables of the options (OpenAI's mean and std unless given). */
+export function normalizationTables(opts: Pick<PreprocessOptions, 'mean' | 'std'>): [Float32Array, Float32Array, Float32Array] {
   const mean = opts.mean ?? OPENAI_MEAN;
   const std = opts.std ?? OPENAI_STD;
   if (mean.length !== 3 || std.length !== 3) {
     throw new ShapeError(`mean and std need 3 values (R, G, B), got ${mean.length} and ${std.length}`);
   }
   if (std.some((s) => !(s > 0))) throw new ShapeError(`std values must be positive, got [${std.join(', ')}]`);
+  return [normalizationTable(mean[0]!, std[0]!), normalizationTable(mean[1]!, std[1]!), normalizationTable(mean[2]!, std[2]!)];
+}
+
+/** Decoded pixels → model input: Float32Array laid out [3, size, size]. */
+export function preprocess(pixels: ImageInput, opts: PreprocessOptions): Float32Array {
+  const tables = normalizationTables(opts);
   const rgb = transformToRgb(pixels, opts);
   const plane = opts.size * opts.size;
   const out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {
-    const table = normalizationTable(mean[c]!, std[c]!);
+    const table = tables[c]!;
     const offset = c * plane;
     for (let i = 0; i < plane; i++) out[offset + i] = table[rgb[i * 3 + c]!]!;
   }

@@ -251,6 +251,38 @@ export function resampleNearestWindow(
   return out;
 }
 
+/** Bits of fraction in the fixed-point taps of AxisTaps (a weight of 1 is 1 << RESAMPLE_PRECISION_BITS). */
+export const RESAMPLE_PRECISION_BITS = PRECISION_BITS;
+
+/**
+ * One axis of an 8-bit resize as integer taps: output i is clip8((2^(P−1) + Σ_k input[first[i] + k] ·
+ * weights[i·taps + k]) >> P) over k < count[i], P = RESAMPLE_PRECISION_BITS. This is exactly the pass
+ * resampleWindow runs for bicubic and bilinear, a one-tap copy for an axis whose size does not change (Pillow
+ * skips that pass) and for nearest (count 0 where Pillow leaves a pixel 0): what a GPU resampler needs to
+ * give Pillow's values.
+ */
+export interface AxisTaps {
+  taps: number;
+  first: Int32Array;
+  count: Int32Array;
+  weights: Int32Array;
+}
+
+export function axisTaps(inSize: number, outSize: number, from: number, length: number, filter: ResampleFilter | 'nearest'): AxisTaps {
+  if (filter !== 'nearest' && inSize !== outSize) {
+    const coeffs = precomputeCoefficients(inSize, outSize, from, length, FILTERS[filter]);
+    return { taps: coeffs.taps, first: coeffs.first, count: coeffs.count, weights: toFixedPoint(coeffs) };
+  }
+  const indices = nearestIndices(inSize, outSize, from, length);
+  const first = new Int32Array(length);
+  const count = new Int32Array(length);
+  indices.forEach((index, i) => {
+    first[i] = Math.max(index, 0);
+    count[i] = index < 0 ? 0 : 1;
+  });
+  return { taps: 1, first, count, weights: new Int32Array(length).fill(1 << PRECISION_BITS) };
+}
+
 /**
  * Resize interleaved 8-bit pixels to outWidth×outHeight exactly as PIL's
  * `Image.resize((outWidth, outHeight), Image.BICUBIC)` does.

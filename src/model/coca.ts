@@ -10,7 +10,7 @@ import type { Checkpoint } from '../io/checkpoint';
 import { Activations } from './activations';
 import type { Ctx } from './blocks';
 import type { CocaConfig } from './config';
-import { CaptionDecoder, type DecodeHooks } from './decoding';
+import { CaptionDecoder, type CaptionImage, type DecodeHooks } from './decoding';
 import { EOT, SOT } from './generate';
 import type { ModelParts } from './parts';
 import { recordText } from './text';
@@ -155,7 +155,7 @@ export class CocaModel implements ModelParts {
   }
 
   /** A caption as token ids, start and end tokens included (see decoding.ts). Bad settings: OptionsError. */
-  async caption(image: Float32Array, settings: CaptionSettings = {}, hooks: DecodeHooks = {}): Promise<number[]> {
+  async caption(image: CaptionImage, settings: CaptionSettings = {}, hooks: DecodeHooks = {}): Promise<number[]> {
     const caption = resolveCaptionOptions(settings, { contextLength: this.config.text.contextLength });
     return this.run(() => this.decoder.caption(image, caption, hooks));
   }

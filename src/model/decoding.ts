@@ -18,6 +18,12 @@ import type { ModelParts } from './parts';
 import { recordVision } from './vision';
 import { beamsPerGroup, resolveCaptionOptions, type ResolvedCaption } from '../options';
 
+/**
+ * The image a caption attends to: preprocessed pixels [3, S, S] on the host, or a recording that leaves them in
+ * a [1, 3, S, S] tensor on the GPU within the caption's first pass (a camera frame, preprocessed there).
+ */
+export type CaptionImage = Float32Array | ((ctx: Ctx) => Tensor);
+
 /** What a caption call hands the search besides its settings: streaming and cancelling. */
 export interface DecodeHooks {
   onToken?: (id: number, index: number) => void;
@@ -127,11 +133,12 @@ export class CaptionDecoder {
   }
 
   /** The image a caption attends to: vision tower, then every decoder layer's cross-attention K/V (one submit). */
-  async prepareImage(image: Float32Array): Promise<void> {
+  async prepareImage(image: CaptionImage): Promise<void> {
     const { gpu, act, config, poolerQueries } = this.m;
     const rec = gpu.recorder({ label: 'caption image' });
     const ctx = this.m.ctx(rec);
-    const { pooled } = recordVision(ctx, config, act.uploadPixels([image]), 1, poolerQueries);
+    const pixels = image instanceof Float32Array ? act.uploadPixels([image]) : image(ctx);
+    const { pooled } = recordVision(ctx, config, pixels, 1, poolerQueries);
     recordCrossKV(ctx, config, pooled, 1, act.stepCaches(1).cross); // shared by every row
     await rec.submit();
   }
@@ -143,7 +150,7 @@ export class CaptionDecoder {
    * queued still run on the GPU, their results unread. The caller runs it alone on the model (passes share
    * the activation buffers).
    */
-  async caption(image: Float32Array, caption: ResolvedCaption, hooks: DecodeHooks = {}): Promise<number[]> {
+  async caption(image: CaptionImage, caption: ResolvedCaption, hooks: DecodeHooks = {}): Promise<number[]> {
     const search = gpuSearch(this.m, searchFor(caption, hooks)); // settings are checked before any GPU work
     const { gpu } = this.m;
     const { stepsPerRead, lookahead } = this.schedule;

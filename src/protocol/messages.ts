@@ -1,12 +1,21 @@
 // The worker/page protocol: what crosses between the page's client (src/client) and the worker's adapter over
 // the engine (src/worker), through comlink, one interface used on both sides. Large values cross as
 // transferables; errors cross by name (errors.ts here).
-import type { CaptionResult, LoadProgress, ModelInfo, SimilarityResult } from '../engine/api';
+import type { CaptionResult, FrameClassification, LoadProgress, ModelInfo, SimilarityResult } from '../engine/api';
 import type { CacheRecheck, CaptionSettings, CaptionToken, MathPrecision, Orientation, WeightDtype } from '../options';
 import type { SerializedError } from './errors';
 
 /** An image as it reaches the worker: a Blob or a bitmap (transferred) or pixels (copied). */
 export type WorkerImage = Blob | ImageBitmap | ImageData;
+
+/** A camera frame as it reaches the worker: a bitmap (transferred) or pixels (copied). */
+export type WorkerFrame = ImageBitmap | ImageData;
+
+/** A frame's zero-shot labels as they cross (the call's abort signal stays on the page). */
+export interface FrameLabels {
+  labels: string[];
+  template?: string;
+}
 
 /** What the worker needs to load a model. Relative URLs are resolved on the page first. */
 export interface LoadRequest {
@@ -43,6 +52,9 @@ export interface RuntimeApi {
   similarity(images: WorkerImage[], texts: string[], callId: number): Promise<Reply<SimilarityResult>>;
   caption(image: WorkerImage, settings: CaptionSettings, onToken: ((token: CaptionToken) => void) | null, callId: number): Promise<Reply<CaptionResult>>;
   modelView(image: WorkerImage, callId: number): Promise<Reply<ImageData>>;
+  /** Null when the frame was dropped (two frames already held). */
+  classifyFrame(frame: WorkerFrame, labels: FrameLabels, callId: number): Promise<Reply<FrameClassification | null>>;
+  captionFrame(frame: WorkerFrame, settings: CaptionSettings, onToken: ((token: CaptionToken) => void) | null, callId: number): Promise<Reply<CaptionResult>>;
   abort(callId: number): void;
   info(): ModelInfo | null;
   dispose(): Promise<void>;

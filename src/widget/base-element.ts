@@ -1,5 +1,6 @@
-// What both elements share: attributes naming the model, the image (src or the `image` property), loading the
-// page's shared model with progress, one run at a time (a new src cancels the old run), events and errors.
+// What the elements share: attributes naming the model, loading the page's shared model with progress, the
+// status line, events and errors (CocaModelElement); and for the image elements the image (src or the `image`
+// property) and one run at a time, a new src cancelling the old run (CocaElement).
 import type { Coca, LoadProgress } from '../client/types';
 import { DEFAULT_MODEL, sharedCoca, type ModelRequest } from './shared-model';
 import { BASE_STYLES } from './styles';
@@ -15,9 +16,10 @@ export interface CocaBaseEventMap {
   'coca-error': CustomEvent<CocaErrorDetail>;
 }
 
-const MODEL_ATTRIBUTES = ['src', 'model', 'dtype', 'vocab', 'revision'] as const;
+const MODEL_ATTRIBUTES = ['model', 'dtype', 'vocab', 'revision'] as const;
 
-export abstract class CocaElement extends HTMLElement {
+/** An element that uses the page's shared model: its attributes, its load with progress, a status line, events. */
+export abstract class CocaModelElement extends HTMLElement {
   /** The model elements use when they have no `model` attribute. Set it once before the elements connect. */
   static defaultModel = DEFAULT_MODEL;
 
@@ -28,10 +30,6 @@ export abstract class CocaElement extends HTMLElement {
   protected readonly root: ShadowRoot;
   protected readonly statusText: HTMLElement;
   protected readonly progressBar: HTMLProgressElement;
-  private current: AbortController | null = null;
-  private scheduled = false;
-  private imageBlob: Blob | null = null;
-  private objectUrl: string | null = null;
 
   constructor() {
     super();
@@ -59,6 +57,66 @@ export abstract class CocaElement extends HTMLElement {
     style.textContent = BASE_STYLES + css;
     this.root.prepend(style, body);
   }
+
+  get modelRequest(): ModelRequest {
+    const dtype = this.getAttribute('dtype');
+    const request: ModelRequest = { model: this.getAttribute('model')?.trim() || (this.constructor as typeof CocaModelElement).defaultModel };
+    if (dtype !== null) request.dtype = dtype;
+    const vocab = this.getAttribute('vocab');
+    if (vocab) request.vocab = new URL(vocab, document.baseURI).href;
+    const revision = this.getAttribute('revision');
+    if (revision) request.revision = revision;
+    // Base URLs are resolved against the page, since the worker resolves them against its own (blob) URL.
+    if (/^(\.|\/|https?:)/.test(request.model)) request.model = new URL(request.model, document.baseURI).href;
+    return request;
+  }
+
+  /** The page's shared model for this element's attributes, with its load's progress on the status line. */
+  protected async loadModel(signal: AbortSignal): Promise<Coca> {
+    const request = this.modelRequest;
+    let reported = false;
+    const coca = await sharedCoca(request, (progress) => {
+      if (signal.aborted) return;
+      reported = true;
+      this.progressBar.hidden = false;
+      if (progress.bytesTotal > 0) this.progressBar.value = Math.min(1, progress.bytesDone / progress.bytesTotal);
+      else this.progressBar.removeAttribute('value');
+      this.setStatus(`Loading the model: ${progress.phase}${progress.bytesTotal > 0 ? ` ${Math.round((100 * progress.bytesDone) / progress.bytesTotal)}%` : ''}`);
+      this.emit('coca-progress', progress);
+    });
+    if (reported) this.progressBar.hidden = true;
+    return coca;
+  }
+
+  protected setStatus(text: string, isError = false): void {
+    this.statusText.textContent = text;
+    this.statusText.classList.toggle('error', isError);
+    this.statusText.setAttribute('part', isError ? 'status-text error' : 'status-text');
+  }
+
+  /** Shows the error on the status line and sends it as `coca-error`. */
+  protected reportError(error: unknown): void {
+    const detail = errorDetail(error);
+    this.setStatus(`${detail.name}: ${detail.message}`, true);
+    this.emit('coca-error', detail);
+  }
+
+  protected emit<T>(type: string, detail: T): void {
+    this.dispatchEvent(new CustomEvent<T>(type, { detail, bubbles: true, composed: true }));
+  }
+}
+
+/** An element that runs the model on one image (`src` or the `image` property), again whenever either changes. */
+export abstract class CocaElement extends CocaModelElement {
+  static override get observedAttributes(): string[] {
+    return ['src', ...super.observedAttributes];
+  }
+
+  private current: AbortController | null = null;
+  private scheduled = false;
+  private imageBlob: Blob | null = null;
+  private objectUrl: string | null = null;
+
   /** Runs the model on the image; called again whenever an attribute or the image changes. */
   protected abstract run(coca: Coca, image: Blob, signal: AbortSignal): Promise<void>;
   /** Shows the image (or clears it when null). */
@@ -72,19 +130,6 @@ export abstract class CocaElement extends HTMLElement {
   set image(blob: Blob | null) {
     this.imageBlob = blob;
     this.schedule();
-  }
-
-  get modelRequest(): ModelRequest {
-    const dtype = this.getAttribute('dtype');
-    const request: ModelRequest = { model: this.getAttribute('model')?.trim() || (this.constructor as typeof CocaElement).defaultModel };
-    if (dtype !== null) request.dtype = dtype;
-    const vocab = this.getAttribute('vocab');
-    if (vocab) request.vocab = new URL(vocab, document.baseURI).href;
-    const revision = this.getAttribute('revision');
-    if (revision) request.revision = revision;
-    // Base URLs are resolved against the page, since the worker resolves them against its own (blob) URL.
-    if (/^(\.|\/|https?:)/.test(request.model)) request.model = new URL(request.model, document.baseURI).href;
-    return request;
   }
 
   connectedCallback(): void {
@@ -130,9 +175,7 @@ export abstract class CocaElement extends HTMLElement {
       if (!signal.aborted) this.setStatus('');
     } catch (error) {
       if (signal.aborted) return;
-      const detail = errorDetail(error);
-      this.setStatus(`${detail.name}: ${detail.message}`, true);
-      this.emit('coca-error', detail);
+      this.reportError(error);
     } finally {
       if (this.current === controller) {
         this.current = null;
@@ -163,31 +206,6 @@ export abstract class CocaElement extends HTMLElement {
     return response.blob();
   }
 
-  private async loadModel(signal: AbortSignal): Promise<Coca> {
-    const request = this.modelRequest;
-    let reported = false;
-    const coca = await sharedCoca(request, (progress) => {
-      if (signal.aborted) return;
-      reported = true;
-      this.progressBar.hidden = false;
-      if (progress.bytesTotal > 0) this.progressBar.value = Math.min(1, progress.bytesDone / progress.bytesTotal);
-      else this.progressBar.removeAttribute('value');
-      this.setStatus(`Loading the model: ${progress.phase}${progress.bytesTotal > 0 ? ` ${Math.round((100 * progress.bytesDone) / progress.bytesTotal)}%` : ''}`);
-      this.emit('coca-progress', progress);
-    });
-    if (reported) this.progressBar.hidden = true;
-    return coca;
-  }
-
-  protected setStatus(text: string, isError = false): void {
-    this.statusText.textContent = text;
-    this.statusText.classList.toggle('error', isError);
-    this.statusText.setAttribute('part', isError ? 'status-text error' : 'status-text');
-  }
-
-  protected emit<T>(type: string, detail: T): void {
-    this.dispatchEvent(new CustomEvent<T>(type, { detail, bubbles: true, composed: true }));
-  }
 }
 
 /** An element of the shadow tree with its `part` name, so pages can style it with ::part(). */

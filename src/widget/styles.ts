@@ -1,7 +1,9 @@
 // Shadow DOM styles. Pages restyle the elements with these custom properties (all inherit, so setting them
-// on a parent works) or with ::part(image | caption | results | label | bar | value | status | progress):
+// on a parent works) or with ::part(image | caption | results | item | label | bar | value | status | progress),
+// and on <coca-camera> ::part(video | button | rate):
 //   --coca-font-family, --coca-font-size, --coca-color, --coca-muted-color, --coca-background,
 //   --coca-accent, --coca-track, --coca-radius, --coca-gap, --coca-error-color, --coca-image-max-height
+//   (the video's too), --coca-video-background, --coca-button-color
 export const BASE_STYLES = `
 :host {
   display: block;

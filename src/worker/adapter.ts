@@ -5,12 +5,12 @@
 import { releaseProxy, transfer, type Remote } from 'comlink';
 import { AbortError, DisposedError } from '../errors';
 import { CocaEngine } from '../engine/engine';
-import type { ModelInfo, CaptionResult, SimilarityResult } from '../engine/api';
+import type { ModelInfo, CaptionResult, FrameClassification, SimilarityResult } from '../engine/api';
 import type { EngineHost } from '../engine/host';
 import { WeightCache } from '../io/cache';
 import type { CaptionSettings, CaptionToken } from '../options';
 import { serializeError } from '../protocol/errors';
-import type { LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerImage } from '../protocol/messages';
+import type { FrameLabels, LoadRequest, Reply, RuntimeApi, RuntimeEvent, WorkerFrame, WorkerImage } from '../protocol/messages';
 
 let cache: WeightCache | null = null;
 /** One IndexedDB connection for every load in this worker. */
@@ -72,6 +72,16 @@ export class WorkerAdapter implements RuntimeApi {
     });
   }
 
+  classifyFrame(frame: WorkerFrame, labels: FrameLabels, callId: number): Promise<Reply<FrameClassification | null>> {
+    return this.call(callId, [frame], (engine, signal) => engine.classifyFrame(frame, { ...labels, signal }));
+  }
+
+  captionFrame(frame: WorkerFrame, settings: CaptionSettings, onToken: ((token: CaptionToken) => void) | null, callId: number): Promise<Reply<CaptionResult>> {
+    return this.call(callId, [frame], (engine, signal) => engine.captionFrame(frame, { ...settings, signal, ...(onToken ? { onToken } : {}) })).finally(() =>
+      releaseCallback(onToken),
+    );
+  }
+
   abort(callId: number): void {
     this.controllers.get(callId)?.abort(new AbortError('the call was aborted'));
   }
@@ -110,7 +120,7 @@ export class WorkerAdapter implements RuntimeApi {
   }
 
   /** A call on the engine, answered with a fresh ModelInfo; the page's transferred bitmaps are closed after it. */
-  private async call<T>(callId: number, images: readonly WorkerImage[], job: (engine: CocaEngine, signal: AbortSignal) => Promise<T>): Promise<Reply<T>> {
+  private async call<T>(callId: number, images: readonly (WorkerImage | WorkerFrame)[], job: (engine: CocaEngine, signal: AbortSignal) => Promise<T>): Promise<Reply<T>> {
     try {
       const engine = this.loaded();
       const value = await this.track(callId, (signal) => job(engine, signal));
