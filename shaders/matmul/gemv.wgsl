@@ -2,8 +2,11 @@
 // Bound by reading W, so each weight is read once for all rows: a workgroup owns 8 output columns,
 // 32 threads share each column's K (neighbouring threads read neighbouring words), partial sums meet
 // in workgroup memory. fp16 weights are read as pairs when the row starts on a word boundary.
-// Bindings (generated from src/kernels/matmul/gemv.ts): params, x, w (w_at reads one weight), bias, y.
-// Defines: F16_WEIGHTS, BIAS, GELU, ACCUMULATE (lib/matmul_epilogue), F16_MATH (products in f16).
+// Bindings (generated from src/kernels/matmul/gemv.ts): params, x, w (w_at reads one weight), bias, y,
+// ln_gamma and ln_beta (LN_IN; ln_gamma_at, ln_beta_at).
+// Defines: F16_WEIGHTS, BIAS, GELU, ACCUMULATE (lib/matmul_epilogue), F16_MATH (products in f16), LN_IN
+// (x's rows are layer-normalized as they are read, with γ = ln_gamma, β = ln_beta, ε = params.eps; their
+// mean and 1/σ are computed first by the workgroup: a decoding step's pre-norm folded into the product).
 #include lib/matmul_epilogue
 
 const MAX_ROWS = 8u;
@@ -21,8 +24,54 @@ fn mac(acc: f32, w: f32, xv: f32) -> f32 {
 #endif
 }
 
+#if LN_IN
+var<workgroup> statPartial: array<f32, 256>; // [MAX_ROWS][LANES]
+var<workgroup> rowMean: array<f32, MAX_ROWS>;
+var<workgroup> rowInvStd: array<f32, MAX_ROWS>;
+
+// Σ of statPartial over the LANES of row r, for every thread (a tree, then a broadcast). Uniform control flow.
+fn lanes_total(r: u32, lane: u32) -> f32 {
+  workgroupBarrier();
+  for (var stride = LANES / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) { statPartial[r * LANES + lane] += statPartial[r * LANES + lane + stride]; }
+    workgroupBarrier();
+  }
+  let total = statPartial[r * LANES];
+  workgroupBarrier();
+  return total;
+}
+
+// Mean and 1/σ of the rows, thread (lane, r) taking every LANES-th element of row r: mean, then centred
+// squares (no E[x²] − mean² cancellation). Uniform control flow.
+fn row_stats(r: u32, lane: u32) {
+  let row = params.xOffset + min(r, params.M - 1u) * params.xRowStride;
+  let width = f32(params.K);
+  var sum = 0.0;
+  for (var k = lane; k < params.K; k += LANES) { sum += x[row + k]; }
+  statPartial[r * LANES + lane] = sum;
+  let mean = lanes_total(r, lane) / width;
+  var squares = 0.0;
+  for (var k = lane; k < params.K; k += LANES) {
+    let c = x[row + k] - mean;
+    squares += c * c;
+  }
+  statPartial[r * LANES + lane] = squares;
+  let invStd = inverseSqrt(lanes_total(r, lane) / width + params.eps);
+  if (lane == 0u) {
+    rowMean[r] = mean;
+    rowInvStd[r] = invStd;
+  }
+  workgroupBarrier();
+}
+#endif
+
 fn xAt(r: u32, k: u32) -> f32 {
-  return x[params.xOffset + r * params.xRowStride + k];
+  let v = x[params.xOffset + r * params.xRowStride + k];
+#if LN_IN
+  return (v - rowMean[r]) * rowInvStd[r] * ln_gamma_at(k) + ln_beta_at(k);
+#else
+  return v;
+#endif
 }
 
 @compute @workgroup_size(32, 8)
@@ -31,6 +80,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let column = local.y;
   let n = (group.x + group.y * groups.x) * COLUMNS + column;
   let rows = params.M;
+#if LN_IN
+  row_stats(column, lane);
+#endif
   var acc: array<f32, 8>;
   if (n < params.N) {
     let rowStart = params.wOffset + n * params.K;

@@ -8,7 +8,10 @@
 // Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
 // ACCUMULATE (y += result: the residual add, in place), SMALL_TILES, F16_MATH (tiles held and multiplied
 // in f16, products summed in f32; the spec enables f16). Batches index workgroup z.
-// Bindings (generated from src/kernels/matmul/tiled.ts): params, x, w (w_at reads one weight), bias, y.
+// LN_IN: x's rows are layer-normalized as the tile loads them (γ = ln_gamma, β = ln_beta, ε = params.eps),
+// their mean and 1/σ computed first by the workgroup: a pre-norm block's LayerNorm folded into the product.
+// Bindings (generated from src/kernels/matmul/tiled.ts): params, x, w (w_at reads one weight), bias, y,
+// ln_gamma and ln_beta (LN_IN; ln_gamma_at, ln_beta_at).
 #include lib/matmul_epilogue
 
 #if SMALL_TILES
@@ -31,6 +34,49 @@ alias tile_t = f32;
 var<workgroup> xTile: array<tile_t, TILE_K * TILE_M>; // [TILE_K][TILE_M]
 var<workgroup> wTile: array<tile_t, TILE_K * TILE_N>; // [TILE_K][TILE_N]
 
+#if LN_IN
+/** Threads that share the statistics of one row of the tile. */
+const STAT_THREADS = 256u / TILE_M;
+var<workgroup> statPartial: array<f32, 256>;
+var<workgroup> rowMean: array<f32, TILE_M>;
+var<workgroup> rowInvStd: array<f32, TILE_M>;
+
+// Σ of statPartial over the STAT_THREADS of this thread's row (each of them computes it).
+fn row_totals(thread: u32) -> f32 {
+  workgroupBarrier();
+  var total = 0.0;
+  let first = thread - thread % STAT_THREADS;
+  for (var i = 0u; i < STAT_THREADS; i++) { total += statPartial[first + i]; }
+  return total;
+}
+
+// Mean and 1/σ of rows m0 .. m0 + TILE_M − 1 of x (rows past M repeat the last), in two passes: mean,
+// then centred squares (no E[x²] − mean² cancellation). Uniform control flow.
+fn row_stats(thread: u32, m0: u32, xBase: u32) {
+  let r = thread / STAT_THREADS;
+  let part = thread % STAT_THREADS;
+  let row = xBase + min(m0 + r, params.M - 1u) * params.xRowStride;
+  let width = f32(params.K);
+  var sum = 0.0;
+  for (var k = part; k < params.K; k += STAT_THREADS) { sum += x[row + k]; }
+  statPartial[thread] = sum;
+  let mean = row_totals(thread) / width;
+  var squares = 0.0;
+  for (var k = part; k < params.K; k += STAT_THREADS) {
+    let c = x[row + k] - mean;
+    squares += c * c;
+  }
+  workgroupBarrier(); // everyone has read statPartial's sums
+  statPartial[thread] = squares;
+  let invStd = inverseSqrt(row_totals(thread) / width + params.eps);
+  if (part == 0u) {
+    rowMean[r] = mean;
+    rowInvStd[r] = invStd;
+  }
+  workgroupBarrier();
+}
+#endif
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
   let tx = local.x;
@@ -41,6 +87,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
   let xBase = params.xOffset + group.z * params.xBatchStride;
   let yBase = params.yOffset + group.z * params.yBatchStride;
 
+#if LN_IN
+  row_stats(thread, m0, xBase);
+#endif
   var acc: array<array<f32, PER_THREAD>, PER_THREAD>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
     // Each thread loads LOADS elements of each tile; consecutive threads take consecutive k.
@@ -51,7 +100,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
       let k = k0 + kk;
       let m = m0 + r;
       var xv = 0.0;
-      if (m < params.M && k < params.K) { xv = x[xBase + m * params.xRowStride + k]; }
+      if (m < params.M && k < params.K) {
+        xv = x[xBase + m * params.xRowStride + k];
+#if LN_IN
+        xv = (xv - rowMean[r]) * rowInvStd[r] * ln_gamma_at(k) + ln_beta_at(k);
+#endif
+      }
       xTile[kk * TILE_M + r] = tile_t(xv);
     }
 #if F16_WEIGHTS

@@ -7,13 +7,12 @@ import { ShapeError } from '../../errors';
 import type { Gpu } from '../../gpu/gpu';
 import { bindingsFor } from '../../gpu/pipelines';
 import { expectDtype, expectShape, numel, type Tensor } from '../../gpu/tensor';
-import { grid1d, sameRange, type KernelContext } from '../common';
+import { grid1d, LAYER_NORM_EPS, sameRange, type KernelContext } from '../common';
 import { CPU_ROWS_PER_GROUP, layerNormCpuSpec } from './cpu';
 import { layerNormGpuSpec } from './gpu';
 import { LayerNormParams } from './params';
 
-/** PyTorch's nn.LayerNorm default, and CoCa's. */
-export const LAYER_NORM_EPS = 1e-5;
+export { LAYER_NORM_EPS } from '../common';
 
 /** 'gpu': layernorm/gpu.wgsl; 'cpu': layernorm/cpu.wgsl (no workgroup memory, no barriers). */
 export type LayerNormKernel = 'gpu' | 'cpu';

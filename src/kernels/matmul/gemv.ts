@@ -1,9 +1,11 @@
 // The M ≤ 8 case of matmul (a decoding step, one row per beam): a matrix-vector kernel that reads
-// each weight once for all rows, at memory speed (shaders/matmul/gemv.wgsl). Called through matmul(), which picks it.
+// each weight once for all rows, at memory speed (shaders/matmul/gemv.wgsl), optionally with x's
+// LayerNorm folded in (LN_IN). Called through matmul(), which picks it.
 import { bindingsFor, cachedSpecs, read, readValues, type PipelineSpec } from '../../gpu/pipelines';
 import { defineUniforms } from '../../gpu/uniforms';
+import type { DType } from '../../gpu/tensor';
 import { grid1d, type KernelContext } from '../common';
-import { epilogueDefines, epilogueOf, matmulBindings, type MatmulArgs, type MatmulEpilogue, type MatmulGeometry } from './params';
+import { epilogueDefines, epilogueOf, matmulBindings, matmulTensors, type MatmulArgs, type MatmulEpilogue, type MatmulGeometry } from './params';
 
 export const GEMV_MAX_ROWS = 8;
 const COLUMNS_PER_GROUP = 8;
@@ -18,23 +20,25 @@ const Params = defineUniforms({
   biasOffset: 'u32',
   yOffset: 'u32',
   yRowStride: 'u32',
+  eps: 'f32',
 });
 
-export const gemvSpec = cachedSpecs(function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue): PipelineSpec {
+/** `ln`: the dtype of the folded LayerNorm's γ and β, or null for none. */
+export const gemvSpec = cachedSpecs(function gemvSpec(f16Weights: boolean, bias: boolean, epilogue: MatmulEpilogue, ln: DType | null = null): PipelineSpec {
   const f16Math = Boolean(epilogue.f16Math);
   return {
     shader: 'matmul/gemv',
-    defines: { ...epilogueDefines(f16Weights, bias, epilogue), F16_MATH: f16Math },
+    defines: { ...epilogueDefines(f16Weights, bias, epilogue), F16_MATH: f16Math, LN_IN: ln !== null },
     uniforms: Params,
-    bindings: matmulBindings(read('x'), readValues('w', f16Weights ? 'f16x2' : 'f32'), bias),
+    bindings: matmulBindings(read('x'), readValues('w', f16Weights ? 'f16x2' : 'f32'), bias, ln),
     enables: f16Math ? ['f16'] : [],
   };
 });
 
 /** Rows of all batches are folded into M (matmul checked that x's and y's batches are dense). */
 export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): void {
-  const { x, w, bias, y, label } = args;
-  const pipeline = gemvSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args));
+  const { w, bias, y, label } = args;
+  const pipeline = gemvSpec(w.dtype === 'f16x2', bias !== undefined, epilogueOf(args), args.ln?.gamma.dtype ?? null);
   ctx.rec.dispatch({
     label,
     pipeline,
@@ -50,9 +54,10 @@ export function gemv(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometry): v
         biasOffset: g.biasOffset,
         yOffset: g.yOffset,
         yRowStride: g.yRowStride,
+        eps: g.eps,
       },
     },
-    bindings: bindingsFor(pipeline, { x, w, bias, y }),
+    bindings: bindingsFor(pipeline, matmulTensors(args)),
     workgroups: grid1d(Math.ceil(g.N / COLUMNS_PER_GROUP), ctx.gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });
