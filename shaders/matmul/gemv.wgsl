@@ -74,64 +74,72 @@ fn xAt(r: u32, k: u32) -> f32 {
 #endif
 }
 
+// The 8 columns n of this workgroup's pass, for every row: acc[r] = Σ_k W[n, k]·x[r, k] (this lane's share).
+fn column_sums(n: u32, lane: u32) -> array<f32, 8> {
+  let rows = params.M;
+  var acc = array<f32, 8>();
+  if (n >= params.N) { return acc; }
+  let rowStart = params.wOffset + n * params.K;
+#if F16_WEIGHTS
+  if (rowStart % 2u == 0u) {
+    let pairs = params.K / 2u;
+    let wordStart = rowStart / 2u;
+    for (var p = lane; p < pairs; p += LANES) {
+      let wv = unpack2x16float(w[wordStart + p]);
+      let k = 2u * p;
+      for (var r = 0u; r < rows; r++) {
+        acc[r] = mac(mac(acc[r], wv.y, xAt(r, k + 1u)), wv.x, xAt(r, k));
+      }
+    }
+    if (params.K % 2u == 1u && lane == 0u) {
+      let k = params.K - 1u;
+      let wv = unpack2x16float(w[(rowStart + k) / 2u]).x;
+      for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
+    }
+  } else {
+    for (var k = lane; k < params.K; k += LANES) {
+      let i = rowStart + k;
+      let wv = w_at(i);
+      for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
+    }
+  }
+#else
+  for (var k = lane; k < params.K; k += LANES) {
+    let wv = w[rowStart + k];
+    for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
+  }
+#endif
+  return acc;
+}
+
+// Workgroup g takes passes g·passes .. (g + 1)·passes − 1 of 8 columns each (params.passes > 1 spreads the
+// LN_IN statistics over many columns).
 @compute @workgroup_size(32, 8)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_id) local: vec3u) {
   let lane = local.x;
   let column = local.y;
-  let n = (group.x + group.y * groups.x) * COLUMNS + column;
   let rows = params.M;
 #if LN_IN
   row_stats(column, lane);
 #endif
-  var acc: array<f32, 8>;
-  if (n < params.N) {
-    let rowStart = params.wOffset + n * params.K;
-#if F16_WEIGHTS
-    if (rowStart % 2u == 0u) {
-      let pairs = params.K / 2u;
-      let wordStart = rowStart / 2u;
-      for (var p = lane; p < pairs; p += LANES) {
-        let wv = unpack2x16float(w[wordStart + p]);
-        let k = 2u * p;
-        for (var r = 0u; r < rows; r++) {
-          acc[r] = mac(mac(acc[r], wv.y, xAt(r, k + 1u)), wv.x, xAt(r, k));
-        }
-      }
-      if (params.K % 2u == 1u && lane == 0u) {
-        let k = params.K - 1u;
-        let wv = unpack2x16float(w[(rowStart + k) / 2u]).x;
-        for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
-      }
-    } else {
-      for (var k = lane; k < params.K; k += LANES) {
-        let i = rowStart + k;
-        let wv = w_at(i);
-        for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
-      }
-    }
-#else
-    for (var k = lane; k < params.K; k += LANES) {
-      let wv = w[rowStart + k];
-      for (var r = 0u; r < rows; r++) { acc[r] = mac(acc[r], wv, xAt(r, k)); }
-    }
-#endif
-  }
-  for (var r = 0u; r < MAX_ROWS; r++) {
-    partial[(column * LANES + lane) * MAX_ROWS + r] = acc[r];
-  }
-  workgroupBarrier();
-  // Tree reduction over the 32 lanes of each column.
-  for (var stride = LANES / 2u; stride > 0u; stride /= 2u) {
-    if (lane < stride) {
-      for (var r = 0u; r < rows; r++) {
-        let at = (column * LANES + lane) * MAX_ROWS + r;
-        partial[at] = partial[at] + partial[at + stride * MAX_ROWS];
-      }
+  for (var step = 0u; step < params.passes; step++) {
+    let n = ((group.x + group.y * groups.x) * params.passes + step) * COLUMNS + column;
+    let acc = column_sums(n, lane);
+    for (var r = 0u; r < MAX_ROWS; r++) {
+      partial[(column * LANES + lane) * MAX_ROWS + r] = acc[r];
     }
     workgroupBarrier();
-  }
-  if (n < params.N && lane < rows) {
-    let r = lane;
-    store_output(partial[(column * LANES) * MAX_ROWS + r], n, params.yOffset + r * params.yRowStride + n);
+    // Tree reduction over the 32 lanes of each column; lane 0 adds the last pair and stores every row's
+    // output (it reads only what it wrote), and the level's barrier frees partial for the next pass.
+    for (var stride = LANES / 2u; stride > 0u; stride /= 2u) {
+      if (lane < stride) {
+        for (var r = 0u; r < rows; r++) {
+          let at = (column * LANES + lane) * MAX_ROWS + r;
+          partial[at] = partial[at] + partial[at + stride * MAX_ROWS];
+          if (stride == 1u && n < params.N) { store_output(partial[at], n, params.yOffset + r * params.yRowStride + n); }
+        }
+      }
+      workgroupBarrier();
+    }
   }
 }

@@ -119,12 +119,14 @@ export class CocaModel {
     // sequence lengths that select them: one image and a batch of 8, and whole-sequence decoding.
     dry((ctx) => recordVision(ctx, this.config, pixels, 1, this.poolerQueries));
     dry((ctx) => recordVision(ctx, this.config, this.pixelTensor(COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries));
-    dry((ctx) => {
-      const length = this.config.text.contextLength;
-      const { x } = recordText(ctx, this.config, this.tokenTensor(1, length), 1, length, false);
-      const logits = this.arena.tensor('full.logits', [length, this.config.decoder.vocabSize]);
-      recordDecoder(ctx, this.config, x, 1, length, (i) => this.fullCrossKV(i, 1), { offset: 0, count: length }, logits);
-    });
+    // Whole-sequence decoding at full length and at one token (a few rows take other matmul variants).
+    for (const length of [this.config.text.contextLength, 1]) {
+      dry((ctx) => {
+        const { x } = recordText(ctx, this.config, this.tokenTensor(1, length), 1, length, false);
+        const logits = this.arena.tensor('full.logits', [length, this.config.decoder.vocabSize]);
+        recordDecoder(ctx, this.config, x, 1, length, (i) => this.fullCrossKV(i, 1), { offset: 0, count: length }, logits);
+      });
+    }
     dry((ctx) => recordText(ctx, this.config, this.tokenTensor(1, this.config.text.contextLength), 1, this.config.text.contextLength, true));
     // Decoding scratch and both cache sets are sized for PREALLOCATED_ROWS rows now, so greedy, sampling and
     // beam search up to that width never grow a buffer (and so never re-create bind groups).
@@ -211,8 +213,8 @@ export class CocaModel {
     return this.exclusive(async () => {
       const rec = this.gpu.recorder({ label: 'encode images' });
       const pixels = this.uploadPixels(images);
-      const { features } = recordVision(this.ctx(rec), this.config, pixels, images.length, this.poolerQueries);
-      const read = rec.read(features);
+      const { features } = recordVision(this.ctx(rec), this.config, pixels, images.length, this.poolerQueries, { features: true, tokens: false });
+      const read = rec.read(features!);
       await rec.submit();
       return splitRows(new Float32Array(await read), images.length);
     });
@@ -269,8 +271,8 @@ export class CocaModel {
   private async prepareCaptionImage(image: Float32Array): Promise<void> {
     const rec = this.gpu.recorder({ label: 'caption image' });
     const ctx = this.ctx(rec);
-    const { pooled } = recordVision(ctx, this.config, this.uploadPixels([image]), 1, this.poolerQueries);
-    recordCrossKV(ctx, this.config, pooled, 1, this.stepCaches(1).cross); // shared by every row
+    const { pooled } = recordVision(ctx, this.config, this.uploadPixels([image]), 1, this.poolerQueries, { features: false, tokens: true });
+    recordCrossKV(ctx, this.config, pooled!, 1, this.stepCaches(1).cross); // shared by every row
     await rec.submit();
   }
 
@@ -278,8 +280,8 @@ export class CocaModel {
   private async prepareImageTokens(images: readonly Float32Array[]): Promise<void> {
     const rec = this.gpu.recorder({ label: 'image tokens' });
     const ctx = this.ctx(rec);
-    const { pooled } = recordVision(ctx, this.config, this.uploadPixels(images), images.length, this.poolerQueries);
-    recordCrossKV(ctx, this.config, pooled, images.length, (i) => this.fullCrossKV(i, images.length));
+    const { pooled } = recordVision(ctx, this.config, this.uploadPixels(images), images.length, this.poolerQueries, { features: false, tokens: true });
+    recordCrossKV(ctx, this.config, pooled!, images.length, (i) => this.fullCrossKV(i, images.length));
     await rec.submit();
   }
 
