@@ -63,10 +63,9 @@ export function recordVision(ctx: Ctx, config: CocaConfig, pixels: Tensor, batch
   const kWeight = w.get('visual.attn_pool.attn.k_proj_weight');
   const vWeight = w.get('visual.attn_pool.attn.v_proj_weight');
   const kvWeight = adjacentRows(kWeight, vWeight);
-  const kvBias = adjacentRows(w.get(`${POOL_BIAS}.k`), w.get(`${POOL_BIAS}.v`));
-  if (kvWeight && kvBias) {
-    // k_proj and v_proj lie back to back in the weight buffer: one product for both.
-    matmul(ctx, { ...input, w: kvWeight, bias: kvBias, y: kv, label: 'visual.attn_pool.kv' });
+  if (kvWeight) {
+    // k_proj and v_proj lie back to back in the weight buffer: one product for both, with the k and v thirds of in_proj_bias.
+    matmul(ctx, { ...input, w: kvWeight, bias: w.get(POOL_BIAS), biasStart: D, y: kv, label: 'visual.attn_pool.kv' });
   } else {
     matmul(ctx, { ...input, w: kWeight, bias: w.get(`${POOL_BIAS}.k`), y: kv, yRowStride: 2 * D, label: 'visual.attn_pool.k' });
     matmul(ctx, { ...input, w: vWeight, bias: w.get(`${POOL_BIAS}.v`), y: kv, yOffset: D, yRowStride: 2 * D, label: 'visual.attn_pool.v' });

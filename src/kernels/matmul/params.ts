@@ -54,6 +54,8 @@ export interface MatmulArgs extends MatmulEpilogue {
   M?: number;
   /** Use rows wRowStart .. wRowStart + N of W (and the same slice of the bias): e.g. the K and V parts of in_proj. */
   wRowStart?: number;
+  /** Use bias elements biasStart .. biasStart + N instead (W and its bias stored apart); default wRowStart. */
+  biasStart?: number;
   N?: number;
   batch?: number;
   /** Element offsets and strides (defaults: dense). */
@@ -138,7 +140,10 @@ export function matmulGeometry(args: MatmulArgs): MatmulGeometry {
   const N = args.N ?? nTotal - wRowStart;
   if (wRowStart < 0 || N < 1 || wRowStart + N > nTotal) throw new ShapeError(`${what}: rows ${wRowStart}..${wRowStart + N} outside ${w.label} [${w.shape}]`);
   if (w.dtype === 'f16x2' && (wRowStart * K) % 2 !== 0) throw new ShapeError(`${what}: fp16 weight slice must start on an even element`);
-  if (bias && numel(bias.shape) !== nTotal) throw new ShapeError(`${what}: bias ${bias.label} [${bias.shape}] does not match ${nTotal} rows of W`);
+  const biasOffset = args.biasStart ?? wRowStart;
+  if (bias && (args.biasStart === undefined ? numel(bias.shape) !== nTotal : biasOffset < 0 || biasOffset + N > numel(bias.shape))) {
+    throw new ShapeError(`${what}: bias ${bias.label} [${bias.shape}] does not match ${args.biasStart === undefined ? `${nTotal} rows of W` : `elements ${biasOffset}..${biasOffset + N}`}`);
+  }
   const batch = args.batch ?? 1;
   const xRowStride = args.xRowStride ?? K;
   const M = args.M ?? numel(x.shape) / batch / xRowStride;
@@ -152,7 +157,7 @@ export function matmulGeometry(args: MatmulArgs): MatmulGeometry {
     xRowStride,
     xBatchStride: args.xBatchStride ?? M * xRowStride,
     wOffset: wRowStart * K,
-    biasOffset: wRowStart,
+    biasOffset,
     yOffset: args.yOffset ?? 0,
     yRowStride: args.yRowStride ?? N,
     yBatchStride: args.yBatchStride ?? M * (args.yRowStride ?? N),
