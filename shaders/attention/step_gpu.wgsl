@@ -1,6 +1,6 @@
 // One decoding step's multi-head attention with its LayerNorm and input projection inside, for GPUs: a
 // workgroup of WORKGROUP threads per head, for all R rows (one per beam, params.batch of them):
-//  1. the mean and 1/σ of every row (MAX_ROWS × STAT_THREADS threads, tree sums);
+//  1. the mean and 1/σ of every row (lib/row_stats.wgsl);
 //  2. the head's q (and, unless CROSS, its k and v) of every row, one column a thread, x normalized as it
 //     is read: q into workgroup memory, k and v into row params.queryPos0 of each row's cache (kv);
 //  3. per row, lib/attend_gpu.wgsl's phases over keys 0 .. keys − 1 of that row's cache.
@@ -15,13 +15,14 @@ const PARTS: u32 = 1u;
 #else
 const PARTS: u32 = 3u;
 #endif
-/** Threads per row in the statistics pass (MAX_STEP_ROWS rows at once). */
+/** Rows' statistics (lib/row_stats.wgsl): MAX_STEP_ROWS rows at once, the rest of the workgroup a row each. */
 const MAX_STEP_ROWS: u32 = 8u;
+const STAT_ROWS: u32 = MAX_STEP_ROWS;
 const STAT_THREADS: u32 = WORKGROUP / MAX_STEP_ROWS;
+#include lib/row_stats
+fn stat_row(r: u32) -> u32 { return min(r, params.batch - 1u) * params.K; }
 
 var<workgroup> queries: array<f32, MAX_STEP_ROWS * MAX_HEAD_DIM>; // [row][dh]
-var<workgroup> rowMean: array<f32, MAX_STEP_ROWS>;
-var<workgroup> rowInvStd: array<f32, MAX_STEP_ROWS>;
 
 fn k_at(i: u32) -> f32 { return kv[i]; }
 fn v_at(i: u32) -> f32 { return kv[i]; }
@@ -33,42 +34,6 @@ fn mac(acc: f32, wv: f32, xv: f32) -> f32 {
 #else
   return fma(wv, xv, acc);
 #endif
-}
-
-// Σ of reduction[] over the STAT_THREADS threads of each row (a tree), for every thread. Uniform control flow.
-fn row_total(t: u32) -> f32 {
-  workgroupBarrier();
-  for (var stride = STAT_THREADS / 2u; stride > 0u; stride /= 2u) {
-    if (t % STAT_THREADS < stride) { reduction[t] += reduction[t + stride]; }
-    workgroupBarrier();
-  }
-  let total = reduction[t - t % STAT_THREADS];
-  workgroupBarrier();
-  return total;
-}
-
-// Mean and 1/σ of rows 0 .. MAX_STEP_ROWS − 1 (rows past the last repeat it): mean, then centred squares.
-fn row_stats(t: u32) {
-  let r = t / STAT_THREADS;
-  let part = t % STAT_THREADS;
-  let row = min(r, params.batch - 1u) * params.K;
-  let width = f32(params.K);
-  var sum = 0.0;
-  for (var k = part; k < params.K; k += STAT_THREADS) { sum += x[row + k]; }
-  reduction[t] = sum;
-  let mean = row_total(t) / width;
-  var squares = 0.0;
-  for (var k = part; k < params.K; k += STAT_THREADS) {
-    let c = x[row + k] - mean;
-    squares += c * c;
-  }
-  reduction[t] = squares;
-  let invStd = inverseSqrt(row_total(t) / width + params.eps);
-  if (part == 0u) {
-    rowMean[r] = mean;
-    rowInvStd[r] = invStd;
-  }
-  workgroupBarrier();
 }
 
 @compute @workgroup_size(WORKGROUP)

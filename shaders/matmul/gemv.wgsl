@@ -25,44 +25,11 @@ fn mac(acc: f32, w: f32, xv: f32) -> f32 {
 }
 
 #if LN_IN
-var<workgroup> statPartial: array<f32, 256>; // [MAX_ROWS][LANES]
-var<workgroup> rowMean: array<f32, MAX_ROWS>;
-var<workgroup> rowInvStd: array<f32, MAX_ROWS>;
-
-// Σ of statPartial over the LANES of row r, for every thread (a tree, then a broadcast). Uniform control flow.
-fn lanes_total(r: u32, lane: u32) -> f32 {
-  workgroupBarrier();
-  for (var stride = LANES / 2u; stride > 0u; stride /= 2u) {
-    if (lane < stride) { statPartial[r * LANES + lane] += statPartial[r * LANES + lane + stride]; }
-    workgroupBarrier();
-  }
-  let total = statPartial[r * LANES];
-  workgroupBarrier();
-  return total;
-}
-
-// Mean and 1/σ of the rows, thread (lane, r) taking every LANES-th element of row r: mean, then centred
-// squares (no E[x²] − mean² cancellation). Uniform control flow.
-fn row_stats(r: u32, lane: u32) {
-  let row = params.xOffset + min(r, params.M - 1u) * params.xRowStride;
-  let width = f32(params.K);
-  var sum = 0.0;
-  for (var k = lane; k < params.K; k += LANES) { sum += x[row + k]; }
-  statPartial[r * LANES + lane] = sum;
-  let mean = lanes_total(r, lane) / width;
-  var squares = 0.0;
-  for (var k = lane; k < params.K; k += LANES) {
-    let c = x[row + k] - mean;
-    squares += c * c;
-  }
-  statPartial[r * LANES + lane] = squares;
-  let invStd = inverseSqrt(lanes_total(r, lane) / width + params.eps);
-  if (lane == 0u) {
-    rowMean[r] = mean;
-    rowInvStd[r] = invStd;
-  }
-  workgroupBarrier();
-}
+// The rows' statistics (lib/row_stats.wgsl): thread (lane, r) takes every LANES-th value of row r.
+const STAT_ROWS = MAX_ROWS;
+const STAT_THREADS = LANES;
+#include lib/row_stats
+fn stat_row(r: u32) -> u32 { return params.xOffset + min(r, params.M - 1u) * params.xRowStride; }
 #endif
 
 fn xAt(r: u32, k: u32) -> f32 {
@@ -120,7 +87,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let column = local.y;
   let rows = params.M;
 #if LN_IN
-  row_stats(column, lane);
+  row_stats(column * LANES + lane);
 #endif
   for (var step = 0u; step < params.passes; step++) {
     let n = ((group.x + group.y * groups.x) * params.passes + step) * COLUMNS + column;

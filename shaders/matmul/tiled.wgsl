@@ -35,46 +35,13 @@ var<workgroup> xTile: array<tile_t, TILE_K * TILE_M>; // [TILE_K][TILE_M]
 var<workgroup> wTile: array<tile_t, TILE_K * TILE_N>; // [TILE_K][TILE_N]
 
 #if LN_IN
-/** Threads that share the statistics of one row of the tile. */
+// The tile's rows' statistics (lib/row_stats.wgsl): 256 / TILE_M threads a row; rows past M repeat the last.
+const STAT_ROWS = TILE_M;
 const STAT_THREADS = 256u / TILE_M;
-var<workgroup> statPartial: array<f32, 256>;
-var<workgroup> rowMean: array<f32, TILE_M>;
-var<workgroup> rowInvStd: array<f32, TILE_M>;
-
-// Σ of statPartial over the STAT_THREADS of this thread's row (each of them computes it).
-fn row_totals(thread: u32) -> f32 {
-  workgroupBarrier();
-  var total = 0.0;
-  let first = thread - thread % STAT_THREADS;
-  for (var i = 0u; i < STAT_THREADS; i++) { total += statPartial[first + i]; }
-  return total;
-}
-
-// Mean and 1/σ of rows m0 .. m0 + TILE_M − 1 of x (rows past M repeat the last), in two passes: mean,
-// then centred squares (no E[x²] − mean² cancellation). Uniform control flow.
-fn row_stats(thread: u32, m0: u32, xBase: u32) {
-  let r = thread / STAT_THREADS;
-  let part = thread % STAT_THREADS;
-  let row = xBase + min(m0 + r, params.M - 1u) * params.xRowStride;
-  let width = f32(params.K);
-  var sum = 0.0;
-  for (var k = part; k < params.K; k += STAT_THREADS) { sum += x[row + k]; }
-  statPartial[thread] = sum;
-  let mean = row_totals(thread) / width;
-  var squares = 0.0;
-  for (var k = part; k < params.K; k += STAT_THREADS) {
-    let c = x[row + k] - mean;
-    squares += c * c;
-  }
-  workgroupBarrier(); // everyone has read statPartial's sums
-  statPartial[thread] = squares;
-  let invStd = inverseSqrt(row_totals(thread) / width + params.eps);
-  if (part == 0u) {
-    rowMean[r] = mean;
-    rowInvStd[r] = invStd;
-  }
-  workgroupBarrier();
-}
+#include lib/row_stats
+var<private> statBase: u32; // x's first element of the tile's batch item
+var<private> statRow0: u32; // the tile's first row
+fn stat_row(r: u32) -> u32 { return statBase + min(statRow0 + r, params.M - 1u) * params.xRowStride; }
 #endif
 
 @compute @workgroup_size(16, 16)
@@ -88,7 +55,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
   let yBase = params.yOffset + group.z * params.yBatchStride;
 
 #if LN_IN
-  row_stats(thread, m0, xBase);
+  statBase = xBase;
+  statRow0 = m0;
+  row_stats(thread);
 #endif
   var acc: array<array<f32, PER_THREAD>, PER_THREAD>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
