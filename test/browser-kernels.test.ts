@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
-import type { DecodeJobs, KernelJob, KernelResults } from './browser/kernel-worker';
+import { FUSED, type DecodeJobs, type KernelJob, type KernelResults } from './browser/kernel-job';
 import { expectBeamRun, expectPenalised, expectPickRun } from './helpers/decode-expect';
 import { beamJob, penaltyJob, penaltyReference, pickJob } from './reference/decode';
-import { attention as attentionRef, layerNorm as layerNormRef, matmul as matmulRef } from './reference/cpu';
+import { attention as attentionRef, l2Normalize as l2NormalizeRef, layerNorm as layerNormRef, matmul as matmulRef, multiHeadAttentionHeads } from './reference/cpu';
 import { randn } from './reference/random';
 import { asF16Weights, maxAbs, maxAbsDiff } from './helpers/gpu';
 import { launchChromium, startViteServer } from './helpers/browser';
@@ -43,8 +43,9 @@ afterAll(async () => {
 });
 
 describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
-  it('matmul (f32 and fp16 weights, +bias +GELU), causal attention, layernorm and the decoding kernels match the CPU reference', async () => {
+  it('matmul (f32 and fp16 weights, +bias +GELU), causal attention, layernorm, the fused kernels and the decoding kernels match the CPU reference', async () => {
     const [M, K, N, L, D, heads] = [17, 77, 50, 17, 48, 4];
+    const F = FUSED.K;
     const job: KernelJob = {
       x: randn(M * K, 11, 1),
       w: randn(N * K, 12, 0.2),
@@ -59,6 +60,18 @@ describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
       gamma: randn(K, 15, 1),
       beta: randn(K, 16, 1),
       decode: DECODE_JOBS,
+      rowsIn: randn(FUSED.rows * F, 20, 1).map((v) => v + 1),
+      sequence: randn(FUSED.batch * FUSED.L * F, 21, 1),
+      wide: randn(FUSED.L * FUSED.N, 22, 1).map((v) => v + 2),
+      inProj: randn(3 * F * F, 23, 1.5 / Math.sqrt(F)),
+      inBias: randn(3 * F, 24, 0.3),
+      up: randn(FUSED.N * F, 25, 1 / Math.sqrt(F)),
+      down: randn(FUSED.N * F, 26, 1 / Math.sqrt(F)),
+      norm: Float32Array.from([...randn(F, 27, 0.3).map((v) => v + 1), ...randn(F, 28, 0.2)]),
+      normWide: Float32Array.from([...randn(FUSED.N, 29, 0.3).map((v) => v + 1), ...randn(FUSED.N, 30, 0.2)]),
+      cache: randn(FUSED.rows * FUSED.capacity * 2 * F, 31, 1),
+      positions: randn(FUSED.L * FUSED.N, 32, 0.5),
+      classRow: randn(FUSED.N, 33, 1),
     };
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -67,7 +80,7 @@ describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
     const results = (await page.evaluate(
       (j) => (window as unknown as { runKernels: (job: unknown) => Promise<unknown> }).runKernels(j),
-      { ...job, x: [...job.x], w: [...job.w], b: [...job.b], qkv: [...job.qkv], gamma: [...job.gamma], beta: [...job.beta] },
+      Object.fromEntries(Object.entries(job).map(([k, v]) => [k, v instanceof Float32Array ? [...v] : v])),
     )) as Record<keyof KernelResults, unknown>;
     expect(errors).toEqual([]);
     expect(String(results.adapter).toLowerCase()).toContain('swiftshader');
@@ -92,13 +105,60 @@ describe('kernels in Chromium (module worker, WebGPU on SwiftShader)', () => {
     const wantLn = layerNormRef(job.x, job.gamma, job.beta).out;
     expect(maxAbsDiff(values(results.layerNorm), wantLn)).toBeLessThanOrEqual(F32_REL * Math.max(1, maxAbs(wantLn)));
 
+    // The fused kernels, on SwiftShader's CPU-adapter variants without subgroups (fp16 weights where the
+    // runtime has them). The reference sees the fp16-rounded weights.
+    const expectClose = (got: unknown, want: ArrayLike<number>, what: string): void => {
+      expect(maxAbsDiff(values(got), want), what).toBeLessThanOrEqual(F32_REL * Math.max(1, maxAbs(want)));
+    };
+    const { rows, batch, position, capacity } = FUSED;
+    const [width, length] = [FUSED.N, FUSED.L];
+    const [gamma, beta] = [job.norm.subarray(0, F), job.norm.subarray(F)];
+    const [gammaWide, betaWide] = [job.normWide.subarray(0, width), job.normWide.subarray(width)];
+    const up = asF16Weights(job.up).rounded;
+    const inProj = asF16Weights(job.inProj).rounded;
+    const normalizedRows = layerNormRef(job.rowsIn, gamma, beta).out;
+    expectClose(results.lnMatmul, matmulRef(normalizedRows, up, { M: rows, K: F, N: width }), 'matmul with ln');
+    const wantY = matmulRef(job.sequence.subarray(0, length * F), job.down, { M: length, K: F, N: width }, undefined, { residual: job.wide });
+    expectClose(results.matmulY, wantY, 'matmul with lnAfter: y');
+    expectClose(results.matmulH, layerNormRef(Float64Array.from(values(results.matmulY)), gammaWide, betaWide).out, 'matmul with lnAfter: h');
+    for (let item = 0; item < batch; item++) {
+      const input = job.sequence.subarray(item * length * F, (item + 1) * length * F);
+      const want = multiHeadAttentionHeads({ inProjWeight: inProj, inProjBias: job.inBias, xq: input, xkv: input, heads, mask: 'causal' }).heads;
+      expectClose(values(results.sequenceAttention).slice(item * length * F, (item + 1) * length * F), want, `sequenceAttention item ${item}`);
+    }
+    const step = values(results.stepOut);
+    for (let r = 0; r < rows; r++) {
+      const project = (part: number) => matmulRef(normalizedRows.subarray(r * F, (r + 1) * F), inProj.subarray(part * F * F, (part + 1) * F * F), { M: 1, K: F, N: F }, job.inBias.subarray(part * F, (part + 1) * F));
+      const base = r * capacity * 2 * F;
+      const k = new Float64Array((position + 1) * F);
+      const v = new Float64Array((position + 1) * F);
+      for (let j = 0; j < position; j++) {
+        k.set(job.cache.subarray(base + j * 2 * F, base + j * 2 * F + F), j * F);
+        v.set(job.cache.subarray(base + j * 2 * F + F, base + (j + 1) * 2 * F), j * F);
+      }
+      k.set(project(1), position * F);
+      v.set(project(2), position * F);
+      expectClose(step.slice(r * F, (r + 1) * F), attentionRef({ q: project(0), k, v, heads, headDim: F / heads, mask: 'none' }), `stepAttention row ${r}`);
+      expectClose(values(results.stepCache).slice(base + position * 2 * F, base + (position + 1) * 2 * F), [...project(1), ...project(2)], `stepAttention cache row ${r}`);
+    }
+    const lastRows = new Float32Array(batch * F);
+    for (let item = 0; item < batch; item++) lastRows.set(job.sequence.subarray((item * length + length - 1) * F, (item * length + length) * F), item * F);
+    const wantRaw = matmulRef(layerNormRef(lastRows, gamma, beta).out, up, { M: batch, K: F, N: width });
+    expectClose(results.featuresRaw, wantRaw, 'features: raw');
+    expectClose(results.features, l2NormalizeRef(wantRaw, width), 'features');
+    const preInput = new Float64Array(length * width);
+    for (let i = 0; i < length; i++) for (let d = 0; d < width; d++) preInput[i * width + d] = (i === 0 ? job.classRow[d]! : job.wide[i * width + d]!) + job.positions[i * width + d]!;
+    expectClose(results.lnPre, layerNormRef(preInput, gammaWide, betaWide).out, 'layerNorm with positions and a class row');
+
     // Decoding kernels, the same jobs built on both sides from their seeds: exact, like in Node.
-    const decode = results.decode as KernelResults['decode'];
-    DECODE_JOBS.beams.forEach((b, i) => expectBeamRun(decode.beams[i]!, beamJob(b.beams, b.seed, b)));
-    DECODE_JOBS.picks.forEach((p, i) => expectPickRun(decode.picks[i]!, pickJob(p.rows, p.k, p.seed, p), p.sample));
-    const { seed, count, penalty } = DECODE_JOBS.penalty;
-    const { logits, vocab, ids, rows, stride } = penaltyJob(seed);
-    expectPenalised(decode.penalty, penaltyReference(logits, vocab, ids, { rows, count, stride, offset: rows * stride, penalty }), logits);
+    {
+      const decode = results.decode as KernelResults['decode'];
+      DECODE_JOBS.beams.forEach((b, i) => expectBeamRun(decode.beams[i]!, beamJob(b.beams, b.seed, b)));
+      DECODE_JOBS.picks.forEach((p, i) => expectPickRun(decode.picks[i]!, pickJob(p.rows, p.k, p.seed, p), p.sample));
+      const { seed, count, penalty } = DECODE_JOBS.penalty;
+      const { logits, vocab, ids, rows, stride } = penaltyJob(seed);
+      expectPenalised(decode.penalty, penaltyReference(logits, vocab, ids, { rows, count, stride, offset: rows * stride, penalty }), logits);
+    }
     await page.close();
   });
 });

@@ -96,4 +96,31 @@ describe.each(KERNELS)('layerNorm kernel (%s)', (kernel) => {
       expect(maxAbsDiff(got!.subarray(...rows), want.subarray(...rows))).toBeLessThanOrEqual(tolerance);
     }
   });
+
+  it('adds a positional table and a class row in place first (the vision tower: class token, positions, ln_pre)', async () => {
+    const gpu = await testGpu();
+    for (const [B, L, D] of [[3, 17, 64], [2, 5, 50], [1, 50, 768]] as const) {
+      for (const dtype of ['f32', 'f16x2'] as const) {
+        const x = rowsOf(B * L, D, 40 + D);
+        const pos = uploadWeights(gpu, randn(L * D, 41 + D, 0.5), [L, D], dtype, 'positional_embedding');
+        const cls = uploadWeights(gpu, randn(D, 42 + D, 1).map((v) => v + 2), [D], dtype, 'class_embedding');
+        const gammaValues = randn(D, 43 + D, 0.3).map((v) => v + 1);
+        const betaValues = randn(D, 44 + D, 0.2);
+        const tx = upload(gpu, x, [B, L, D]);
+        const [got] = await run(
+          gpu,
+          (ctx) => layerNorm(ctx, { x: tx, gamma: upload(gpu, gammaValues, [D]), beta: upload(gpu, betaValues, [D]), y: tx, positions: pos.tensor, classRow: cls.tensor, label: 'ln_pre', kernel }),
+          [tx],
+        );
+        const input = new Float64Array(B * L * D);
+        for (let b = 0; b < B; b++) {
+          for (let i = 0; i < L; i++) {
+            for (let d = 0; d < D; d++) input[(b * L + i) * D + d] = (i === 0 ? cls.seen[d]! : x[(b * L + i) * D + d]!) + pos.seen[i * D + d]!;
+          }
+        }
+        const want = layerNormRef(input, gammaValues, betaValues, EPS).out;
+        expect(maxAbsDiff(got!, want), `${B}×${L}×${D} ${dtype}`).toBeLessThanOrEqual(LN_TOLERANCE * maxAbs(want));
+      }
+    }
+  });
 });

@@ -171,6 +171,18 @@ describe('matmul y = x·Wᵀ + b', () => {
         }
       });
 
+      it('takes its bias from elsewhere than W (biasStart: two adjacent weights, one bias with their rows)', async () => {
+        const gpu = await gpuFor(kernel);
+        const [M, K, N] = [6, 32, 40];
+        const x = randn(M * K, 21, 1);
+        const w = randn(N * K, 22, 0.2);
+        const b = randn(3 * N, 23, 1);
+        const ty = gpu.createTensor([M, N], 'f32', 'y');
+        const [got] = await run(gpu, (ctx) => matmul(ctx, { x: upload(gpu, x, [M, K]), w: upload(gpu, w, [N, K]), bias: upload(gpu, b, [3 * N]), biasStart: N, y: ty, label: 'biasStart', kernel }), [ty]);
+        const want = matmulRef(x, w, { M, K, N }, b.subarray(N, 2 * N));
+        expect(maxAbsDiff(got!, want)).toBeLessThanOrEqual(F32_REL * Math.max(1, maxAbs(want)));
+      });
+
       for (const dtype of ['f32', 'f16x2'] as const) {
         it(`${dtype}: batches with padded rows and padded batches in x and y (not foldable), from a W slice`, async () => {
           const gpu = await gpuFor(kernel);

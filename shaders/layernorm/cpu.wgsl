@@ -12,7 +12,8 @@
 // Sums are taken in blocks of BLOCK vectors, each block's sum added to the total, so rounding grows
 // with BLOCK + D / (4·BLOCK), not with D.
 // Defines: VEC4 (vector type V = vec4f, D a multiple of 4, every index below in vec4s; γ and β as vec4s,
-// or fp16 as vec2<u32>), RESIDUAL, IN_PLACE, F16_PARAMS (γ and β as fp16 pairs packed in u32 words).
+// or fp16 as vec2<u32>), RESIDUAL, IN_PLACE, F16_PARAMS (γ and β as fp16 pairs packed in u32 words),
+// POSITIONS and CLASS_ROW (as layernorm/gpu.wgsl: pos and cls read through pos_at and cls_at).
 // Bindings (generated from src/kernels/layernorm/cpu.ts): params, x (read-write with RESIDUAL or IN_PLACE),
 // r (RESIDUAL), gamma and beta, y (unless IN_PLACE); x, r, y of element type V.
 #if VEC4
@@ -62,6 +63,27 @@ fn gamma_vec(e: u32) -> V { return gamma_at(e); }
 fn beta_vec(e: u32) -> V { return beta_at(e); }
 #endif
 
+#if POSITIONS
+// Value e (WIDTH elements) of x's row `row` (within its item) at xBase: the class vector for row 0
+// (CLASS_ROW), plus the row's position.
+fn input_with_positions(xBase: u32, row: u32, e: u32) -> V {
+  var s = x[xBase + e];
+  let at = row * params.D + WIDTH * e;
+#if CLASS_ROW
+#if VEC4
+  if (row == 0u) { s = vec4<f32>(cls_at(4u * e), cls_at(4u * e + 1u), cls_at(4u * e + 2u), cls_at(4u * e + 3u)); }
+#else
+  if (row == 0u) { s = cls_at(e); }
+#endif
+#endif
+#if VEC4
+  return s + vec4<f32>(pos_at(at), pos_at(at + 1u), pos_at(at + 2u), pos_at(at + 3u));
+#else
+  return s + pos_at(at);
+#endif
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let row = id.x + id.y * groups.x * WG;
@@ -85,7 +107,12 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) group
       let s = x[xBase + e] + r[xBase + e];
       x[xBase + e] = s;
 #else
+#if POSITIONS
+      let s = input_with_positions(xBase, params.xRowOffset + i, e);
+      x[xBase + e] = s;
+#else
       let s = x[xBase + e];
+#endif
 #endif
       block += s;
     }

@@ -7,10 +7,25 @@
 //   RESIDUAL  s = x + r, and the sum is written back into x (x bound read_write): the pre-norm block's
 //             residual add fused into the next LayerNorm. r has x's layout.
 //   IN_PLACE  y is x (bound once, read_write): each row is normalized where it is.
+//   POSITIONS (with IN_PLACE) s = x + pos[xRowOffset + i]: a positional table added to each item's rows;
+//             with CLASS_ROW, row 0 of each item is first replaced by the vector cls. The vision tower's
+//             class token, positional embedding and ln_pre in one pass.
 // Bindings (generated from src/kernels/layernorm/gpu.ts): params, x (read-write with RESIDUAL or IN_PLACE),
-// r (RESIDUAL), gamma and beta (read through gamma_at / beta_at), y (unless IN_PLACE).
+// r (RESIDUAL), gamma and beta (read through gamma_at / beta_at), pos and cls (pos_at, cls_at), y (unless
+// IN_PLACE).
 override WG: u32 = 256u; // a power of two (the tree reduction halves it)
 #include lib/reduce
+
+#if POSITIONS
+// Element d of row `row` (within its item) of x, the class vector for row 0 (CLASS_ROW), plus its position.
+fn input_with_positions(xBase: u32, row: u32, d: u32) -> f32 {
+  var s = x[xBase + d];
+#if CLASS_ROW
+  if (row == 0u) { s = cls_at(d); }
+#endif
+  return s + pos_at(row * params.D + d);
+}
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -32,7 +47,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     let s = x[xBase + d] + r[xBase + d];
     x[xBase + d] = s;
 #else
+#if POSITIONS
+    let s = input_with_positions(xBase, params.xRowOffset + i, d);
+    x[xBase + d] = s;
+#else
     let s = x[xBase + d];
+#endif
 #endif
     sum += s;
   }

@@ -8,7 +8,10 @@
 // Defines: F16_WEIGHTS (W is fp16 pairs in u32 words), BIAS, GELU (exact erf GELU on x·Wᵀ + b),
 // ACCUMULATE (y += result: the residual add, in place), SMALL_TILES, F16_MATH (tiles held and multiplied
 // in f16, products summed in f32; the spec enables f16). Batches index workgroup z.
-// Bindings (generated from src/kernels/matmul/tiled.ts): params, x, w (w_at reads one weight), bias, y.
+// LN_IN: x's rows are layer-normalized as the tile loads them (γ = ln_gamma, β = ln_beta, ε = params.eps),
+// their mean and 1/σ computed first by the workgroup: a pre-norm block's LayerNorm folded into the product.
+// Bindings (generated from src/kernels/matmul/tiled.ts): params, x, w (w_at reads one weight), bias, y,
+// ln_gamma and ln_beta (LN_IN; ln_gamma_at, ln_beta_at).
 #include lib/matmul_epilogue
 
 #if SMALL_TILES
@@ -31,6 +34,16 @@ alias tile_t = f32;
 var<workgroup> xTile: array<tile_t, TILE_K * TILE_M>; // [TILE_K][TILE_M]
 var<workgroup> wTile: array<tile_t, TILE_K * TILE_N>; // [TILE_K][TILE_N]
 
+#if LN_IN
+// The tile's rows' statistics (lib/row_stats.wgsl): 256 / TILE_M threads a row; rows past M repeat the last.
+const STAT_ROWS = TILE_M;
+const STAT_THREADS = 256u / TILE_M;
+#include lib/row_stats
+var<private> statBase: u32; // x's first element of the tile's batch item
+var<private> statRow0: u32; // the tile's first row
+fn stat_row(r: u32) -> u32 { return statBase + min(statRow0 + r, params.M - 1u) * params.xRowStride; }
+#endif
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
   let tx = local.x;
@@ -41,6 +54,11 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
   let xBase = params.xOffset + group.z * params.xBatchStride;
   let yBase = params.yOffset + group.z * params.yBatchStride;
 
+#if LN_IN
+  statBase = xBase;
+  statRow0 = m0;
+  row_stats(thread);
+#endif
   var acc: array<array<f32, PER_THREAD>, PER_THREAD>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
     // Each thread loads LOADS elements of each tile; consecutive threads take consecutive k.
@@ -51,7 +69,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local
       let k = k0 + kk;
       let m = m0 + r;
       var xv = 0.0;
-      if (m < params.M && k < params.K) { xv = x[xBase + m * params.xRowStride + k]; }
+      if (m < params.M && k < params.K) {
+        xv = x[xBase + m * params.xRowStride + k];
+#if LN_IN
+        xv = (xv - rowMean[r]) * rowInvStd[r] * ln_gamma_at(k) + ln_beta_at(k);
+#endif
+      }
       xTile[kk * TILE_M + r] = tile_t(xv);
     }
 #if F16_WEIGHTS

@@ -5,10 +5,11 @@ import { acquireDevice } from '../gpu/device';
 import { nodeGpu } from '../gpu/dawn-node';
 import { Gpu } from '../gpu/gpu';
 import { nodeShaders } from '../gpu/shaders-node';
-import { bytesFor, type DType, type Tensor } from '../gpu/tensor';
+import { bytesFor, reshape, type DType, type Tensor } from '../gpu/tensor';
 import type { KernelContext } from '../kernels/common';
 import { defaultMatmulKernel, matmul, type MatmulKernel } from '../kernels/matmul';
-import { attention, type AttentionMaskMode } from '../kernels/attention';
+import { attention, sequenceAttention, stepAttention, type AttentionMaskMode } from '../kernels/attention';
+import { features } from '../kernels/features';
 import { embedding } from '../kernels/embedding';
 import { gelu } from '../kernels/gelu';
 import { l2Normalize } from '../kernels/l2norm';
@@ -42,11 +43,24 @@ function filled(gpu: Gpu, shape: number[], dtype: DType, label: string): Tensor 
 /** `--matmul-kernel=…` forces a matmul kernel family, e.g. the tiled one on a CPU adapter for comparison. */
 const forcedMatmulKernel = process.argv.find((a) => a.startsWith('--matmul-kernel='))?.split('=')[1] as MatmulKernel | undefined;
 
-function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', note: string, epilogue: { gelu?: boolean } = {}): BenchCase {
+/**
+ * fp16 weights of magnitude 1/16 and 1/32 with every third pair negated: projections of width-768 rows stay
+ * O(1), as with real weights. (The constant 0.5/1.0 of `filled` makes attention scores so large that the
+ * softmax underflows into denormals, which a CPU adapter computes far more slowly.)
+ */
+function projectionWeights(gpu: Gpu, shape: number[]): Tensor {
+  const t = gpu.createTensor(shape, 'f16x2', 'in_proj_weight');
+  const words = bytesFor('f16x2', shape.reduce((a, b) => a * b, 1)) / 4;
+  gpu.write(t, Uint32Array.from({ length: words }, (_, i) => (i % 3 ? 0x2c002800 : 0xac00a800)));
+  return t;
+}
+
+/** `norm`: a LayerNorm folded in before the product ('ln', width K) or after it ('lnAfter', width N, with y += …). */
+function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', note: string, epilogue: { gelu?: boolean } = {}, norm?: 'ln' | 'lnAfter'): BenchCase {
   const weightBytes = bytesFor(dtype, N * K);
   return {
     kernel: 'matmul',
-    shape: `M=${M} K=${K} N=${N}${epilogue.gelu ? ' +gelu' : ''} (${note})`,
+    shape: `M=${M} K=${K} N=${N}${epilogue.gelu ? ' +gelu' : ''}${norm === 'ln' ? ' LN before' : norm === 'lnAfter' ? ' += then LN' : ''} (${note})`,
     dtype: dtype === 'f32' ? 'f32' : 'fp16 weights',
     flops: 2 * M * N * K,
     bytes: weightBytes + 4 * (M * K + M * N + N),
@@ -57,7 +71,11 @@ function matmulCase(M: number, K: number, N: number, dtype: 'f32' | 'f16x2', not
       const y = gpu.createTensor([M, N], 'f32', 'y');
       const kernel = forcedMatmulKernel ?? defaultMatmulKernel(gpu);
       this.kernel = `matmul (${kernel})`;
-      return (ctx) => matmul(ctx, { x, w, bias: b, y, label: 'bench', kernel, ...epilogue });
+      const width = norm === 'ln' ? K : N;
+      const layerNorm = { gamma: filled(gpu, [width], 'f32', 'gamma'), beta: filled(gpu, [width], 'f32', 'beta') };
+      const h = gpu.createTensor([M, N], 'f32', 'h');
+      const fused = norm === 'ln' ? { ln: layerNorm } : norm === 'lnAfter' ? { accumulate: true, lnAfter: { ...layerNorm, out: h } } : {};
+      return (ctx) => matmul(ctx, { x, w, bias: b, y, label: 'bench', kernel, ...epilogue, ...fused });
     },
   };
 }
@@ -109,6 +127,34 @@ function rowCase(kernel: string, rows: number, width: number, note: string, reco
   };
 }
 
+/** Attention with its projection: whole sequences of L rows (self), or one decoding step of R rows. */
+function projectedAttentionCase(kind: 'sequence' | 'step' | 'cross step', rows: number, heads: number, keys: number, note: string): BenchCase {
+  const D = heads * 64;
+  return {
+    kernel: kind === 'sequence' ? 'sequenceAttention' : 'stepAttention',
+    shape: `${kind === 'sequence' ? `L=${rows}` : `R=${rows} Lk=${keys}`} ${heads}×64 (${note})`,
+    dtype: 'fp16 weights',
+    flops: 2 * rows * D * (kind === 'cross step' ? D : 3 * D) + 4 * rows * keys * D,
+    bytes: bytesFor('f16x2', 3 * D * D) + 4 * (rows * D * 2 + keys * 2 * D),
+    setup(gpu) {
+      const x = filled(gpu, [rows, D], 'f32', 'x');
+      const w = projectionWeights(gpu, [3 * D, D]);
+      const bias = filled(gpu, [3 * D], 'f32', 'in_proj_bias');
+      const out = gpu.createTensor([rows, D], 'f32', 'out');
+      if (kind === 'sequence') {
+        const qkv = gpu.createTensor([rows, 3 * D], 'f32', 'qkv');
+        return (ctx) => sequenceAttention(ctx, { x, w, bias, qkv, out, heads, queries: rows, mask: 'causal', label: 'bench' });
+      }
+      const ln = { gamma: filled(gpu, [D], 'f32', 'gamma'), beta: filled(gpu, [D], 'f32', 'beta') };
+      const capacity = Math.max(keys, 77);
+      const cache = filled(gpu, [rows, capacity, 2 * D], 'f32', 'cache');
+      const cross = kind === 'cross step';
+      const at = { tensor: cache, rowStride: 2 * D, batchStride: cross ? 0 : capacity * 2 * D };
+      return (ctx) => stepAttention(ctx, { x, ln, w, bias, cache: at, position: cross ? 0 : keys - 1, crossKeys: cross ? keys : undefined, out, heads, rows, label: 'bench' });
+    },
+  };
+}
+
 function otherCases(): BenchCase[] {
   const gamma = (gpu: Gpu, width: number): Tensor => filled(gpu, [width], 'f32', 'gamma');
   const cases: BenchCase[] = [
@@ -117,6 +163,25 @@ function otherCases(): BenchCase[] {
     attentionCase(256, 50, 8, 'none', 'attentional pooler'),
     attentionCase(1, 20, 8, 'causal', 'decoding step, 20 cached keys'),
     attentionCase(1, 255, 8, 'none', 'decoding step, cross-attention'),
+    projectedAttentionCase('sequence', 50, 12, 50, 'ViT-B/32 block: qkv + attention'),
+    projectedAttentionCase('sequence', 77, 8, 77, 'text tower block: qkv + attention'),
+    projectedAttentionCase('step', 1, 8, 20, 'decoding step: ln_1 + qkv + cache + attention'),
+    projectedAttentionCase('cross step', 1, 8, 255, 'decoding step: ln_1 + q + cross-attention'),
+    {
+      kernel: 'features',
+      shape: 'row 0 of 1×256×512 → 512 (ln_post + proj + L2 norm)',
+      dtype: 'fp16 weights',
+      flops: 2 * 512 * 512,
+      bytes: bytesFor('f16x2', 512 * 512),
+      setup(gpu) {
+        const x = filled(gpu, [1, 256, 512], 'f32', 'pooled');
+        const projection = filled(gpu, [512, 512], 'f16x2', 'proj');
+        const ln = { gamma: filled(gpu, [512], 'f32', 'gamma'), beta: filled(gpu, [512], 'f32', 'beta') };
+        const raw = gpu.createTensor([1, 512], 'f32', 'raw');
+        const out = gpu.createTensor([1, 512], 'f32', 'features');
+        return (ctx) => features(ctx, { x, row: 0, ln, projection, raw, features: out, label: 'bench' });
+      },
+    },
   ];
   for (const [rows, width, note] of [[50, 768, 'ViT-B/32'], [77, 512, 'text tower'], [1, 512, 'decoding step']] as const) {
     let g: Tensor | null = null;
@@ -129,6 +194,15 @@ function otherCases(): BenchCase[] {
       }),
     );
   }
+  let pos: Tensor | null = null;
+  let g: Tensor | null = null;
+  cases.push(
+    rowCase('layernorm', 50, 768, 'ViT-B/32 ln_pre with class token and positions, in place', (ctx, x, _y, gpu) => {
+      pos ??= filled(gpu, [50, 768], 'f32', 'positional_embedding');
+      g ??= gamma(gpu, 768);
+      layerNorm(ctx, { x: reshape(x, [1, 50, 768]), gamma: g, beta: g, y: reshape(x, [1, 50, 768]), positions: pos, classRow: g, label: 'bench' });
+    }),
+  );
   cases.push(
     rowCase('softmax', 1, 49408, 'vocabulary row', (ctx, x, y) => softmax(ctx, { x, y, label: 'bench' })),
     rowCase('gelu', 50, 3072, 'ViT-B/32 MLP', (ctx, x, y) => gelu(ctx, { x, y, label: 'bench' })),
@@ -206,6 +280,8 @@ export function kernelCases(quick: boolean): BenchCase[] {
       matmulCase(50, 3072, 768, dtype, 'ViT-B/32 mlp down'),
       matmulCase(1, 512, 49408, dtype, 'decoder vocab'),
       matmulCase(1, 512, 1536, dtype, 'decoder qkv, 1 token'),
+      matmulCase(1, 512, 2048, dtype, 'decoding step mlp up', { gelu: true }, 'ln'),
+      matmulCase(50, 3072, 768, dtype, 'ViT-B/32 mlp down + next ln_1', {}, 'lnAfter'),
     );
     if (!quick) cases.push(matmulCase(400, 768, 2304, dtype, 'ViT-B/32 qkv, 8 images'), matmulCase(6, 512, 49408, dtype, 'decoder vocab, 6 beams'));
   }

@@ -7,7 +7,7 @@ import type { PreprocessOptions } from '../image/types';
 import { horizontalSpec, verticalSpec, type FrameImage } from '../kernels/frame';
 import type { Ctx } from '../model/blocks';
 import type { CocaModel } from '../model/coca';
-import { recordVision } from '../model/vision';
+import { FEATURES_ONLY, recordVision } from '../model/vision';
 import { FRAMES_HELD } from '../options';
 import { FramePreprocessor } from './frame-preprocess';
 
@@ -59,9 +59,9 @@ export class FrameEncoder {
       await this.slotFree[slot];
       const rec = model.gpu.recorder({ label: 'frame' });
       const ctx = model.ctx(rec);
-      const { features } = recordVision(ctx, model.config, this.pixels(ctx, frame), 1, model.poolerQueries);
+      const { features } = recordVision(ctx, model.config, this.pixels(ctx, frame), 1, model.poolerQueries, FEATURES_ONLY);
       await rec.submit();
-      const embedding = this.readBack(features, slot);
+      const embedding = this.readBack(features!, slot);
       this.slotFree[slot] = embedding.then(
         () => undefined,
         () => undefined,

@@ -43,3 +43,14 @@ export function expectDtype(t: Tensor, dtypes: readonly DType[], what: string): 
     throw new ShapeError(`${what}: ${t.label} has dtype ${t.dtype}, expected ${dtypes.join(' or ')}`);
   }
 }
+
+/**
+ * Two tensors [n₁, …] and [n₂, …] of one dtype and equal trailing dimensions that lie back to back in one
+ * buffer, as one [n₁ + n₂, …] view (a concatenation without a copy); null when they do not.
+ */
+export function adjacentRows(a: Tensor, b: Tensor): Tensor | null {
+  const trailing = (t: Tensor) => t.shape.slice(1).join(',');
+  if (a.buffer !== b.buffer || a.dtype !== b.dtype || trailing(a) !== trailing(b) || a.shape.length === 0) return null;
+  if (a.byteOffset + a.byteLength !== b.byteOffset || bytesFor(a.dtype, numel(a.shape)) !== a.byteLength) return null;
+  return { ...a, byteLength: a.byteLength + b.byteLength, shape: [a.shape[0]! + b.shape[0]!, ...a.shape.slice(1)], label: `${a.label}+${b.label}` };
+}

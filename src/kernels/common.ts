@@ -22,3 +22,14 @@ export interface KernelContext {
 export function sameRange(a: Tensor, b: Tensor): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
 }
+
+/** PyTorch's nn.LayerNorm default, and CoCa's. */
+export const LAYER_NORM_EPS = 1e-5;
+
+/** A LayerNorm's parameters ([width] each, f32 or f16x2, both the same), for kernels that fold one in. */
+export interface LayerNormOf {
+  gamma: Tensor;
+  beta: Tensor;
+  /** Default LAYER_NORM_EPS. */
+  eps?: number;
+}

@@ -14,7 +14,7 @@ import { CaptionDecoder, type CaptionImage, type DecodeHooks } from './decoding'
 import { EOT, SOT } from './generate';
 import type { ModelParts } from './parts';
 import { recordText } from './text';
-import { recordPoolerQueries, recordVision } from './vision';
+import { FEATURES_ONLY, recordPoolerQueries, recordVision } from './vision';
 import { CocaWeights, type WeightProgress } from './weights';
 import { OptionsError } from '../errors';
 import { resolveCaptionOptions, resolveMath, type CaptionSettings, type MathPrecision, type WeightDtype } from '../options';
@@ -100,9 +100,9 @@ export class CocaModel implements ModelParts {
     // select them: one image (the one a caption attends to) and a batch of 8.
     dry((ctx) => {
       const { pooled } = recordVision(ctx, this.config, this.act.get('pixels', 1), 1, this.poolerQueries);
-      this.decoder.recordAll(ctx, pooled);
+      this.decoder.recordAll(ctx, pooled!);
     });
-    dry((ctx) => recordVision(ctx, this.config, this.act.get('pixels', COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries));
+    dry((ctx) => recordVision(ctx, this.config, this.act.get('pixels', COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries, FEATURES_ONLY));
     const L = this.config.text.contextLength;
     dry((ctx) => recordText(ctx, this.config, this.act.get('tokens', 1, L), 1, L, true));
     await this.gpu.pipelines.prepare(specs);
@@ -127,8 +127,8 @@ export class CocaModel implements ModelParts {
     return this.run(async () => {
       const rec = this.gpu.recorder({ label: 'encode images' });
       const pixels = this.act.uploadPixels(images);
-      const { features } = recordVision(this.ctx(rec), this.config, pixels, images.length, this.poolerQueries);
-      const read = rec.read(features);
+      const { features } = recordVision(this.ctx(rec), this.config, pixels, images.length, this.poolerQueries, FEATURES_ONLY);
+      const read = rec.read(features!);
       await rec.submit();
       return splitRows(new Float32Array(await read), images.length);
     });

@@ -3,11 +3,11 @@
 // Two ways to run it: over whole sequences (`recordDecoder`, what OpenCLIP does at every step), and
 // one position at a time against per-layer K/V caches (`recordDecodeStep`), which gives the same numbers.
 import type { Tensor } from '../gpu/tensor';
-import { attention } from '../kernels/attention';
+import { stepAttention } from '../kernels/attention';
+import type { LayerNormOf } from '../kernels/common';
 import { embedding } from '../kernels/embedding';
-import { layerNorm } from '../kernels/layernorm';
 import { matmul } from '../kernels/matmul';
-import { mlp, residualBlock, type Ctx, type Dims } from './blocks';
+import { attentionBlock, mlp, norm, normalizedProduct, openStream, residualBlock, type Ctx, type Stream } from './blocks';
 import type { CocaConfig } from './config';
 
 /**
@@ -15,54 +15,26 @@ import type { CocaConfig } from './config';
  * pooled: [B, Q, D] from the vision tower; its rows 1.. are the image tokens.
  */
 export function recordCrossKV(ctx: Ctx, config: CocaConfig, pooled: Tensor, batch: number, target: (layer: number) => Tensor): void {
-  const { weights: w, arena } = ctx;
+  const w = ctx.weights;
   const D = config.decoder.width;
   const Q = config.vision.poolerQueries;
-  const normed = arena.tensor('dec.img_ln', [batch, Q - 1, D]);
   for (let i = 0; i < config.decoder.layers; i++) {
     const p = `text_decoder.cross_attn.${i}`;
-    layerNorm(ctx, { x: pooled, gamma: w.get(`${p}.ln_1_kv.weight`), beta: w.get(`${p}.ln_1_kv.bias`), y: normed, rows: { offset: 1, count: Q - 1 }, label: `${p}.ln_1_kv` });
-    // [B·(Q−1), D] → [B·(Q−1), 2D]: rows D..3D of in_proj (k then v)
-    matmul(ctx, { x: normed, w: w.get(`${p}.attn.in_proj_weight`), bias: w.get(`${p}.attn.in_proj_bias`), wRowStart: D, N: 2 * D, y: target(i), label: `${p}.attn.kv` });
+    // ln_1_kv(rows 1..) [B·(Q−1), D] → [B·(Q−1), 2D]: rows D..3D of in_proj (k then v)
+    normalizedProduct(ctx, { ...pooled, shape: [batch, Q, D] }, { offset: 1, count: Q - 1 }, norm(w, `${p}.ln_1_kv`), { w: w.get(`${p}.attn.in_proj_weight`), bias: w.get(`${p}.attn.in_proj_bias`), wRowStart: D, N: 2 * D, y: target(i), label: `${p}.attn.kv` }, 'dec.img_ln');
   }
 }
 
 /** x ← x + out_proj(MHA(q = ln_1(x), k, v = the image's cached K/V)), then the block's MLP. */
-function crossBlock(ctx: Ctx, config: CocaConfig, layer: number, x: Tensor, d: Dims, kv: Tensor, kvBatchStride: number, tag: string): void {
-  const { weights: w, arena } = ctx;
+function crossBlock(ctx: Ctx, config: CocaConfig, layer: number, s: Stream, kv: Tensor, kvBatchStride: number, tag: string, next: LayerNormOf): void {
   const p = `text_decoder.cross_attn.${layer}`;
-  const D = d.width;
-  const M = d.batch * d.rows;
-  const h = arena.tensor(`${tag}.h`, [M, D]);
-  const q = arena.tensor(`${tag}.q`, [M, D]);
-  const heads = arena.tensor(`${tag}.attn`, [M, D]);
-  const imageTokens = config.vision.poolerQueries - 1;
-  layerNorm(ctx, { x, gamma: w.get(`${p}.ln_1.weight`), beta: w.get(`${p}.ln_1.bias`), y: h, label: `${p}.ln_1` });
-  matmul(ctx, { x: h, w: w.get(`${p}.attn.in_proj_weight`), bias: w.get(`${p}.attn.in_proj_bias`), N: D, y: q, label: `${p}.attn.q` });
-  attention(ctx, {
-    q: { tensor: q, rowStride: D, batchStride: d.rows * D },
+  const D = s.dims.width;
+  attentionBlock(ctx, p, s, tag, 'none', undefined, {
     k: { tensor: kv, offset: 0, rowStride: 2 * D, batchStride: kvBatchStride },
     v: { tensor: kv, offset: D, rowStride: 2 * D, batchStride: kvBatchStride },
-    out: { tensor: heads, rowStride: D, batchStride: d.rows * D },
-    heads: d.heads,
-    headDim: D / d.heads,
-    queries: d.rows,
-    keys: imageTokens,
-    batch: d.batch,
-    mask: 'none',
-    label: `${p}.attn`,
+    keys: config.vision.poolerQueries - 1,
   });
-  matmul(ctx, { x: heads, w: w.get(`${p}.attn.out_proj.weight`), bias: w.get(`${p}.attn.out_proj.bias`), y: x, accumulate: true, label: `${p}.attn.out_proj` });
-  mlp(ctx, p, x, d, tag, `decoder.cross${layer}`);
-}
-
-/** ln_final(x[rows]) @ vocabulary projection → logits [count per sequence × B, V]. */
-function recordLogits(ctx: Ctx, config: CocaConfig, x: Tensor, batch: number, pick: { offset: number; count: number }, logits: Tensor): void {
-  const { weights: w, arena } = ctx;
-  const D = config.decoder.width;
-  const normed = arena.tensor('dec.final', [batch, pick.count, D]);
-  layerNorm(ctx, { x, gamma: w.get('text_decoder.ln_final.weight'), beta: w.get('text_decoder.ln_final.bias'), y: normed, rows: pick, label: 'text_decoder.ln_final' });
-  matmul(ctx, { x: normed, w: w.get('text_decoder.text_projection'), y: logits, label: 'decoder.logits' });
+  mlp(ctx, p, s, tag, `decoder.cross${layer}`, next);
 }
 
 /**
@@ -70,14 +42,20 @@ function recordLogits(ctx: Ctx, config: CocaConfig, x: Tensor, batch: number, pi
  * per layer ([B, Q−1, 2D]) → logits of rows `pick` of every sequence, [B·count, V].
  */
 export function recordDecoder(ctx: Ctx, config: CocaConfig, x: Tensor, batch: number, length: number, crossKV: (layer: number) => Tensor, pick: { offset: number; count: number }, logits: Tensor): void {
+  const w = ctx.weights;
   const dec = config.decoder;
-  const dims = { batch, rows: length, width: dec.width, heads: dec.heads };
-  const kvBatchStride = (config.vision.poolerQueries - 1) * 2 * dec.width;
+  const D = dec.width;
+  const self = (i: number) => `text_decoder.resblocks.${i}`;
+  const s = openStream(ctx, x, { batch, rows: length, width: D, heads: dec.heads }, 'dec', norm(w, `${self(0)}.ln_1`), `${self(0)}.ln_1`);
+  const kvBatchStride = (config.vision.poolerQueries - 1) * 2 * D;
+  const lnFinal = norm(w, 'text_decoder.ln_final');
   for (let i = 0; i < dec.layers; i++) {
-    residualBlock(ctx, `text_decoder.resblocks.${i}`, x, dims, 'dec', 'causal', `decoder.block${i}`);
-    crossBlock(ctx, config, i, x, dims, crossKV(i), kvBatchStride, 'dec');
+    residualBlock(ctx, self(i), s, 'dec', 'causal', `decoder.block${i}`, norm(w, `text_decoder.cross_attn.${i}.ln_1`));
+    crossBlock(ctx, config, i, s, crossKV(i), kvBatchStride, 'dec', i + 1 < dec.layers ? norm(w, `${self(i + 1)}.ln_1`) : lnFinal);
   }
-  recordLogits(ctx, config, x, batch, pick, logits);
+  // ln_final(x[rows]) @ vocabulary projection → logits [B·count, V]
+  const rows = { M: pick.count, batch, xOffset: pick.offset * D, xBatchStride: length * D };
+  matmul(ctx, { ...(s.h ? { x: s.h } : { x, ln: lnFinal }), ...rows, w: w.get('text_decoder.text_projection'), y: logits, label: 'decoder.logits' });
 }
 
 /** The caches of one caption: R rows (beams) × maxLength positions, per layer, k | v interleaved per row. */
@@ -89,41 +67,35 @@ export interface StepCaches {
   maxLength: number;
 }
 
-/** Self-attention of one new position per row against its cache: writes this position's k, v first. */
-function cachedSelfAttention(ctx: Ctx, prefix: string, x: Tensor, rowsR: number, D: number, heads: number, cache: Tensor, maxLength: number, position: number, tag: string): void {
+/**
+ * x ← x + out_proj(MHA(ln_1(x))) for one new position per row: self-attention against the row's cache
+ * (this position's k and v written into it first), or cross-attention (`crossKeys`) to the image's K/V.
+ */
+function stepAttentionBlock(ctx: Ctx, prefix: string, s: Stream, cache: { tensor: Tensor; batchStride: number }, position: number, crossKeys?: number): void {
   const { weights: w, arena } = ctx;
-  const h = arena.tensor(`${tag}.h`, [rowsR, D]);
-  const q = arena.tensor(`${tag}.q`, [rowsR, D]);
-  const out = arena.tensor(`${tag}.attn`, [rowsR, D]);
-  const rowStride = 2 * D;
-  const beamStride = maxLength * rowStride;
-  layerNorm(ctx, { x, gamma: w.get(`${prefix}.ln_1.weight`), beta: w.get(`${prefix}.ln_1.bias`), y: h, label: `${prefix}.ln_1` });
-  const inProj = w.get(`${prefix}.attn.in_proj_weight`);
-  const inBias = w.get(`${prefix}.attn.in_proj_bias`);
-  matmul(ctx, { x: h, w: inProj, bias: inBias, N: D, y: q, label: `${prefix}.attn.q` });
-  // k | v of this position go to row `position` of each beam's cache.
-  matmul(ctx, { x: h, w: inProj, bias: inBias, wRowStart: D, N: 2 * D, y: cache, yOffset: position * rowStride, yRowStride: beamStride, label: `${prefix}.attn.kv` });
-  attention(ctx, {
-    q: { tensor: q, rowStride: D, batchStride: D },
-    k: { tensor: cache, offset: 0, rowStride, batchStride: beamStride },
-    v: { tensor: cache, offset: D, rowStride, batchStride: beamStride },
-    out: { tensor: out, rowStride: D, batchStride: D },
+  const { batch: R, width: D, heads } = s.dims;
+  const out = arena.tensor('step.attn', [R, D]);
+  stepAttention(ctx, {
+    x: { ...s.x, shape: [R, D] },
+    ln: norm(w, `${prefix}.ln_1`),
+    w: w.get(`${prefix}.attn.in_proj_weight`),
+    bias: w.get(`${prefix}.attn.in_proj_bias`),
+    cache: { tensor: cache.tensor, rowStride: 2 * D, batchStride: cache.batchStride },
+    position,
+    crossKeys,
+    out,
     heads,
-    headDim: D / heads,
-    queries: 1,
-    keys: position + 1,
-    batch: rowsR,
-    queryPos0: position,
-    mask: 'causal',
+    rows: R,
     label: `${prefix}.attn`,
   });
-  matmul(ctx, { x: out, w: w.get(`${prefix}.attn.out_proj.weight`), bias: w.get(`${prefix}.attn.out_proj.bias`), y: x, accumulate: true, label: `${prefix}.attn.out_proj` });
+  matmul(ctx, { x: out, w: w.get(`${prefix}.attn.out_proj.weight`), bias: w.get(`${prefix}.attn.out_proj.bias`), y: s.x, accumulate: true, label: `${prefix}.attn.out_proj` });
 }
 
 /**
  * One decoding step: ids [R] (u32) at `position` → logits [R, V] for the next token, updating the
  * text tower's and the decoder's caches at `position`. The class token is never computed: it is last
- * and attention is causal, so no earlier row depends on it.
+ * and attention is causal, so no earlier row depends on it. Every LayerNorm but the last is folded into the
+ * product or attention that reads it (a step's few rows are normalized in each workgroup's prologue).
  */
 export function recordDecodeStep(ctx: Ctx, config: CocaConfig, ids: Tensor, rowsR: number, position: number, caches: StepCaches, logits: Tensor): void {
   const { weights: w, arena } = ctx;
@@ -132,18 +104,23 @@ export function recordDecodeStep(ctx: Ctx, config: CocaConfig, ids: Tensor, rows
   const D = t.width;
   const x = arena.tensor('step.x', [rowsR, 1, D]);
   embedding(ctx, { table: w.get('text.token_embedding.weight'), ids, out: x, rows: 1, batch: rowsR, idsBatchStride: 1, outRowOffset: 0, outRows: 1, pos: w.get('text.positional_embedding'), posOffset: position, label: 'step.token_embedding' });
-  const dims = { batch: rowsR, rows: 1, width: D, heads: t.heads };
+  const s: Stream = { x, h: null, dims: { batch: rowsR, rows: 1, width: D, heads: t.heads } };
+  const ownCache = (tensor: Tensor) => ({ tensor, batchStride: caches.maxLength * 2 * D });
   for (let i = 0; i < t.layers; i++) {
     const p = `text.transformer.resblocks.${i}`;
-    cachedSelfAttention(ctx, p, x, rowsR, D, t.heads, caches.text(i), caches.maxLength, position, 'step');
-    mlp(ctx, p, x, dims, 'step', `step.text.block${i}`);
+    stepAttentionBlock(ctx, p, s, ownCache(caches.text(i)), position);
+    mlp(ctx, p, s, 'step', `step.text.block${i}`, null);
   }
-  const decDims = { batch: rowsR, rows: 1, width: dec.width, heads: dec.heads };
+  const d: Stream = { x, h: null, dims: { batch: rowsR, rows: 1, width: dec.width, heads: dec.heads } };
   for (let i = 0; i < dec.layers; i++) {
     const p = `text_decoder.resblocks.${i}`;
-    cachedSelfAttention(ctx, p, x, rowsR, dec.width, dec.heads, caches.decoder(i), caches.maxLength, position, 'step');
-    mlp(ctx, p, x, decDims, 'step', `step.decoder.block${i}`);
-    crossBlock(ctx, config, i, x, decDims, caches.cross(i), 0, 'step');
+    stepAttentionBlock(ctx, p, d, ownCache(caches.decoder(i)), position);
+    mlp(ctx, p, d, 'step', `step.decoder.block${i}`, null);
+    const c = `text_decoder.cross_attn.${i}`;
+    stepAttentionBlock(ctx, c, d, { tensor: caches.cross(i), batchStride: 0 }, position, config.vision.poolerQueries - 1);
+    mlp(ctx, c, d, 'step', `decoder.cross${i}`, null);
   }
-  recordLogits(ctx, config, x, rowsR, { offset: 0, count: 1 }, logits);
+  // ln_final(x) @ vocabulary projection → logits [R, V]. On CPU adapters the LayerNorm stays a pass of its
+  // own here: folded into the CPU kernel's 1544 column tiles it cost ~20% more than the pass (llvmpipe).
+  normalizedProduct(ctx, x, { offset: 0, count: 1 }, norm(w, 'text_decoder.ln_final'), { w: w.get('text_decoder.text_projection'), y: logits, label: 'decoder.logits' }, 'step.final');
 }

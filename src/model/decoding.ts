@@ -15,7 +15,7 @@ import { recordCrossKV, recordDecodeStep } from './decoder';
 import { beamSearch, checkAbort, greedy, sample, sampleSettings, type BeamOptions, type SampleOptions, type SearchOptions, type StepFn, type StepRequest, type StepResult } from './generate';
 import { BeamGpuSearch, recordCandidates, SingleRowGpuSearch, type CandidateRequest, type GpuSearch } from './gpu-search';
 import type { ModelParts } from './parts';
-import { recordVision } from './vision';
+import { recordVision, TOKENS_ONLY } from './vision';
 import { beamsPerGroup, resolveCaptionOptions, type ResolvedCaption } from '../options';
 
 /**
@@ -138,8 +138,8 @@ export class CaptionDecoder {
     const rec = gpu.recorder({ label: 'caption image' });
     const ctx = this.m.ctx(rec);
     const pixels = image instanceof Float32Array ? act.uploadPixels([image]) : image(ctx);
-    const { pooled } = recordVision(ctx, config, pixels, 1, poolerQueries);
-    recordCrossKV(ctx, config, pooled, 1, act.stepCaches(1).cross); // shared by every row
+    const { pooled } = recordVision(ctx, config, pixels, 1, poolerQueries, TOKENS_ONLY);
+    recordCrossKV(ctx, config, pooled!, 1, act.stepCaches(1).cross); // shared by every row
     await rec.submit();
   }
 

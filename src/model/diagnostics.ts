@@ -11,7 +11,7 @@ import { CaptionDecoder } from './decoding';
 import { recordCrossKV, recordDecodeStep, recordDecoder } from './decoder';
 import { SOT } from './generate';
 import { recordText } from './text';
-import { recordVision } from './vision';
+import { recordVision, TOKENS_ONLY } from './vision';
 
 export class ModelDiagnostics {
   private readonly decoding: CaptionDecoder;
@@ -25,10 +25,13 @@ export class ModelDiagnostics {
     const diagnostics = new ModelDiagnostics(model);
     const length = model.config.text.contextLength;
     const specs: PipelineSpec[] = [];
-    for (const read of ['all', 'best'] as const) {
-      const rec = model.gpu.recorder({ label: 'dry run' });
-      diagnostics.recordRecompute(model.ctx(rec), model.act.get('tokens', 1, length), 1, length, read);
-      specs.push(...rec.pipelineSpecs());
+    // At full length and at one token: a few rows take other matmul variants.
+    for (const tokens of [length, 1]) {
+      for (const read of ['all', 'best'] as const) {
+        const rec = model.gpu.recorder({ label: 'dry run' });
+        diagnostics.recordRecompute(model.ctx(rec), model.act.get('tokens', 1, tokens), 1, tokens, read);
+        specs.push(...rec.pipelineSpecs());
+      }
     }
     await model.gpu.pipelines.prepare(specs);
     return diagnostics;
@@ -112,7 +115,7 @@ export class ModelDiagnostics {
     const m = this.model;
     const rec = m.gpu.recorder({ label: 'image tokens' });
     const ctx = m.ctx(rec);
-    const { pooled } = recordVision(ctx, m.config, m.act.uploadPixels(images), images.length, m.poolerQueries);
+    const pooled = recordVision(ctx, m.config, m.act.uploadPixels(images), images.length, m.poolerQueries, TOKENS_ONLY).pooled!;
     recordCrossKV(ctx, m.config, pooled, images.length, (i) => m.act.at('fullCrossKV', [i], images.length));
     await rec.submit();
     return pooled;

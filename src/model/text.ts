@@ -3,10 +3,8 @@
 // per-token outputs (no ln_final) that the decoder reads.
 import { reshape, type Tensor } from '../gpu/tensor';
 import { embedding } from '../kernels/embedding';
-import { l2Normalize } from '../kernels/l2norm';
-import { layerNorm } from '../kernels/layernorm';
-import { matmul } from '../kernels/matmul';
-import { residualBlock, type Ctx } from './blocks';
+import { features as projectFeatures } from '../kernels/features';
+import { norm, openStream, residualBlock, type Ctx } from './blocks';
 import type { CocaConfig } from './config';
 
 export interface TextOutputs {
@@ -34,17 +32,16 @@ export function recordText(ctx: Ctx, config: CocaConfig, tokens: Tensor, texts: 
     const zeros = arena.tensor('txt.zero_ids', [texts], 'u32');
     embedding(ctx, { table: reshape(w.get('text.cls_emb'), [1, D]), ids: zeros, out: x, rows: 1, batch: texts, idsBatchStride: 1, outRowOffset: length, outRows: rows, pos, posOffset: length, label: 'text.cls_emb' });
   }
-  const dims = { batch: texts, rows, width: D, heads: t.heads };
+  const blocks = (i: number) => `text.transformer.resblocks.${i}`;
+  const stream = openStream(ctx, x, { batch: texts, rows, width: D, heads: t.heads }, 'txt', norm(w, `${blocks(0)}.ln_1`), `${blocks(0)}.ln_1`);
   const aux = withClass ? { tensor: tokens, batchStride: length } : undefined;
   for (let i = 0; i < t.layers; i++) {
-    residualBlock(ctx, `text.transformer.resblocks.${i}`, x, dims, 'txt', withClass ? 'coca-cls' : 'causal', `text.block${i}`, aux);
+    residualBlock(ctx, blocks(i), stream, 'txt', withClass ? 'coca-cls' : 'causal', `text.block${i}`, i + 1 < t.layers ? norm(w, `${blocks(i + 1)}.ln_1`) : null, aux);
   }
   if (!withClass) return { x };
-  // ln_final(x[:, L]) @ text_projection: [T, D] → [T, E]
-  const pooled = arena.tensor('txt.pooled', [texts, 1, D]);
-  layerNorm(ctx, { x, gamma: w.get('text.ln_final.weight'), beta: w.get('text.ln_final.bias'), y: pooled, rows: { offset: length, count: 1 }, label: 'text.ln_final' });
+  // ln_final(x[:, L]) @ text_projection: [T, D] → [T, E], L2-normalized
   const features = arena.tensor('txt.features', [texts, config.embedDim]);
-  matmul(ctx, { x: pooled, w: w.get('text.text_projection'), y: features, label: 'text_features_unnormalized' });
-  l2Normalize(ctx, { x: features, y: features, label: 'text_features' });
+  const raw = arena.tensor('txt.features_raw', [texts, config.embedDim]);
+  projectFeatures(ctx, { x, row: length, ln: norm(w, 'text.ln_final'), projection: w.get('text.text_projection'), raw, features, label: 'text_features_unnormalized' });
   return { x, features };
 }

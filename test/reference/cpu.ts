@@ -359,29 +359,32 @@ export type InProjection =
   | { inProjWeight: Floats }
   | { qProjWeight: Floats; kProjWeight: Floats; vProjWeight: Floats };
 
-export type MultiHeadAttentionInput = InProjection & {
+export type MultiHeadAttentionHeadsInput = InProjection & {
   /** [Lq, Dq] */
   xq: Floats;
   /** [Lk, Dkv] */
   xkv: Floats;
   /** [3D]: q, k, v biases. */
   inProjBias: Floats;
-  /** [D, D] */
-  outProjWeight: Floats;
-  /** [D] */
-  outProjBias: Floats;
   heads: number;
   mask: AttentionMask;
   tokens?: Int32Array;
   qOffset?: number;
 };
 
+export type MultiHeadAttentionInput = MultiHeadAttentionHeadsInput & {
+  /** [D, D] */
+  outProjWeight: Floats;
+  /** [D] */
+  outProjBias: Floats;
+};
+
 /**
- * The whole PyTorch nn.MultiheadAttention forward → [Lq, D]:
- * q = xq·Wqᵀ + bq, k = xkv·Wkᵀ + bk, v = xkv·Wvᵀ + bv, attention per head, then out_proj.
+ * nn.MultiheadAttention's forward without its out_proj → [Lq, D], the heads side by side:
+ * q = xq·Wqᵀ + bq, k = xkv·Wkᵀ + bk, v = xkv·Wvᵀ + bv, attention per head.
  * Packed in_proj_weight [3D, D] holds Wq, Wk, Wv stacked; separate ones are Wq [D, Dq], Wk and Wv [D, Dkv].
  */
-export function multiHeadAttentionFull(input: MultiHeadAttentionInput): Float64Array {
+export function multiHeadAttentionHeads(input: MultiHeadAttentionHeadsInput): { heads: Float64Array; k: Float64Array; v: Float64Array } {
   const D = rowsOf('multiHeadAttentionFull inProjBias', input.inProjBias, 3);
   const [wq, wk, wv] =
     'inProjWeight' in input
@@ -399,8 +402,14 @@ export function multiHeadAttentionFull(input: MultiHeadAttentionInput): Float64A
   const v = matmul(input.xkv, wv, { M: Lk, K: Dkv, N: D }, bias(2)); // [Lk, D]
   const { heads, mask, tokens, qOffset } = input;
   if (D % heads !== 0) throw new ReferenceShapeError(`multiHeadAttentionFull width ${D} not divisible by ${heads} heads`);
-  const mixed = attention({ q, k, v, heads, headDim: D / heads, mask, tokens, qOffset }); // [Lq, D]
-  return matmul(mixed, input.outProjWeight, { M: Lq, K: D, N: D }, input.outProjBias);
+  return { heads: attention({ q, k, v, heads, headDim: D / heads, mask, tokens, qOffset }), k, v }; // [Lq, D]
+}
+
+/** The whole PyTorch nn.MultiheadAttention forward → [Lq, D]: multiHeadAttentionHeads, then out_proj. */
+export function multiHeadAttentionFull(input: MultiHeadAttentionInput): Float64Array {
+  const mixed = multiHeadAttentionHeads(input).heads;
+  const D = rowsOf('multiHeadAttentionFull inProjBias', input.inProjBias, 3);
+  return matmul(mixed, input.outProjWeight, { M: mixed.length / D, K: D, N: D }, input.outProjBias);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ const CPU_KEY_BLOCK = 4;
  */
 export type CpuAttentionMapping = 'rows' | 'heads';
 
+/** The sizes of lib/attend_cpu.wgsl, for every kernel that includes it. */
+export function attentionCpuDefines(): { MAX_HEAD_DIM: number; LANES: number; ROWS_PER_LANE: number; KEY_BLOCK: number } {
+  return { MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, LANES: CPU_LANES, ROWS_PER_LANE: CPU_ROWS_PER_LANE, KEY_BLOCK: CPU_KEY_BLOCK };
+}
+
 /**
  * The CPU kernel's pipeline (two, to compile at load). `vec4`: q, k and v are read as vec4s (the head
  * width and every offset and stride of q, k and v are multiples of 4).
@@ -31,7 +36,7 @@ export const attentionCpuSpec = cachedSpecs(function attentionCpuSpec(vec4: bool
   return {
     shader: 'attention/cpu',
     entryPoint: mapping,
-    defines: { MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, LANES: CPU_LANES, VEC4: vec4, ROWS_PER_LANE: CPU_ROWS_PER_LANE, KEY_BLOCK: CPU_KEY_BLOCK },
+    defines: { ...attentionCpuDefines(), VEC4: vec4 },
     uniforms: AttentionParams,
     bindings: [read('q', element), read('k', element), read('v', element), read('aux', 'u32'), write('out')],
   };

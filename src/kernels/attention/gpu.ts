@@ -12,11 +12,16 @@ const MAX_ROWS_PER_GROUP = 4;
  */
 const WORKGROUP_SIZE = 128;
 
+/** The sizes of lib/attend_gpu.wgsl, for every kernel that includes it. */
+export function attentionGpuDefines(): { SCORE_CAPACITY: number; MAX_ROWS: number; MAX_HEAD_DIM: number; WORKGROUP: number } {
+  return { SCORE_CAPACITY, MAX_ROWS: MAX_ROWS_PER_GROUP, MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, WORKGROUP: WORKGROUP_SIZE };
+}
+
 /** The one pipeline every GPU attention call uses (to compile at load). */
 export const attentionSpec = cachedSpecs(function attentionSpec(): PipelineSpec {
   return {
     shader: 'attention/gpu',
-    defines: { SCORE_CAPACITY, MAX_ROWS: MAX_ROWS_PER_GROUP, MAX_HEAD_DIM: ATTENTION_MAX_HEAD_DIM, WORKGROUP: WORKGROUP_SIZE },
+    defines: attentionGpuDefines(),
     uniforms: AttentionParams,
     bindings: [read('q'), read('k'), read('v'), read('aux', 'u32'), write('out')],
   };

@@ -8,17 +8,19 @@ import type { Gpu } from '../../gpu/gpu';
 import type { KernelContext } from '../common';
 import { attentionCpu } from './cpu';
 import { attentionGpu } from './gpu';
-import { resolveAttention, type AttentionArgs, type AttentionKernel } from './params';
+import { attentionFamily, resolveAttention, type AttentionArgs, type AttentionKernel } from './params';
 
+export { sequenceAttention, type SequenceAttentionArgs } from './sequence';
+export { STEP_MAX_ROWS, stepAttention, type StepAttentionArgs } from './step';
 export { ATTENTION_MAX_HEAD_DIM, ATTENTION_MAX_KEYS, type AttentionArgs, type AttentionKernel, type AttentionMaskMode, type AttnAux, type AttnInput } from './params';
 
 /** The kernel attention() uses on this device when not told: CPU adapters get attention/cpu.wgsl. */
 export function defaultAttentionKernel(gpu: Gpu): AttentionKernel {
-  return gpu.facts.cpu ? 'cpu' : 'gpu';
+  return attentionFamily(gpu);
 }
 
 export function attention(ctx: KernelContext, args: AttentionArgs): void {
   const call = resolveAttention(args, ctx.gpu.info.limits.maxComputeWorkgroupsPerDimension);
-  if ((args.kernel ?? defaultAttentionKernel(ctx.gpu)) === 'cpu') attentionCpu(ctx, call, args.label);
+  if (attentionFamily(ctx.gpu, args.kernel) === 'cpu') attentionCpu(ctx, call, args.label);
   else attentionGpu(ctx, call, args.label);
 }

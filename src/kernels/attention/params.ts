@@ -1,5 +1,6 @@
 // What the attention variants share: the call's arguments, their checks, and the uniform struct.
 import { ShapeError } from '../../errors';
+import type { Gpu } from '../../gpu/gpu';
 import { expectDtype, numel, type DType, type Tensor } from '../../gpu/tensor';
 import { defineUniforms, type UniformValues } from '../../gpu/uniforms';
 
@@ -41,6 +42,11 @@ export type AttentionMaskMode = 'none' | 'causal' | 'coca-cls' | 'explicit';
 
 /** 'gpu': attention/gpu.wgsl; 'cpu': attention/cpu.wgsl (no workgroup memory, no barriers). */
 export type AttentionKernel = 'gpu' | 'cpu';
+
+/** The kernel family attention runs on when not told: CPU adapters get the barrier-free kernels. */
+export function attentionFamily(gpu: Gpu, forced?: AttentionKernel): AttentionKernel {
+  return forced ?? (gpu.facts.cpu ? 'cpu' : 'gpu');
+}
 
 /** The shader's maskMode values. */
 const MASK_MODE_IDS: Record<AttentionMaskMode, number> = { none: 0, causal: 1, 'coca-cls': 2, explicit: 3 };

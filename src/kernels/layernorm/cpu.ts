@@ -1,6 +1,6 @@
 // LayerNorm for CPU adapters (shaders/layernorm/cpu.wgsl): one invocation per row, no barriers.
 import { cachedSpecs, read, readValues, type PipelineSpec } from '../../gpu/pipelines';
-import { layerNormBindings, LayerNormParams, type LayerNormMode } from './params';
+import { layerNormBindings, layerNormDefines, LayerNormParams, type LayerNormMode } from './params';
 
 /**
  * Rows per workgroup of the CPU kernel: one SIMD batch of lanes (8 f32 on AVX2), so a few dozen rows
@@ -15,7 +15,7 @@ export const layerNormCpuSpec = cachedSpecs(function layerNormCpuSpec(mode: Laye
   const params = (name: string) => (vec4 ? read(name, f16Params ? 'vec2<u32>' : 'vec4<f32>') : readValues(name, dtype));
   return {
     shader: 'layernorm/cpu',
-    defines: { VEC4: vec4, RESIDUAL: mode.residual, IN_PLACE: mode.inPlace, F16_PARAMS: f16Params },
+    defines: { ...layerNormDefines(mode), VEC4: vec4, F16_PARAMS: f16Params },
     constants: { WG: CPU_ROWS_PER_GROUP },
     uniforms: LayerNormParams,
     bindings: layerNormBindings(mode, vec4 ? 'vec4<f32>' : 'f32', params('gamma'), params('beta')),

@@ -1,6 +1,6 @@
 // LayerNorm for GPUs (shaders/layernorm/gpu.wgsl): one workgroup per row, tree reductions.
 import { cachedSpecs, readValues, type PipelineSpec } from '../../gpu/pipelines';
-import { layerNormBindings, LayerNormParams, type LayerNormMode } from './params';
+import { layerNormBindings, layerNormDefines, LayerNormParams, type LayerNormMode } from './params';
 
 /** Narrow rows (CoCa-tiny's 48–64) waste most of a 256-thread workgroup; wide rows want all of it. */
 export function layerNormWorkgroupSize(D: number): number {
@@ -11,7 +11,7 @@ export const layerNormGpuSpec = cachedSpecs(function layerNormGpuSpec(mode: Laye
   const dtype = f16Params ? 'f16x2' : 'f32';
   return {
     shader: 'layernorm/gpu',
-    defines: { RESIDUAL: mode.residual, IN_PLACE: mode.inPlace },
+    defines: layerNormDefines(mode),
     constants: { WG: layerNormWorkgroupSize(D) },
     uniforms: LayerNormParams,
     bindings: layerNormBindings(mode, 'f32', readValues('gamma', dtype), readValues('beta', dtype)),

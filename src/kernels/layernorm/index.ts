@@ -1,5 +1,6 @@
 // LayerNorm over the last dimension, optionally fused with the residual add before it
-// (x ← x + r; y = LN(x)), and optionally on a subset of rows (e.g. the text tower's class-token row).
+// (x ← x + r; y = LN(x)) or, in place, with a positional table and a class row (the vision tower's ln_pre
+// input), and optionally on a subset of rows (e.g. the text tower's class-token row).
 // Two kernels, chosen by the adapter (or forced with `kernel`): 'gpu' (layernorm/gpu.wgsl, one workgroup per
 // row with tree reductions) and 'cpu' (layernorm/cpu.wgsl, one invocation per row with no barriers), for
 // adapters that run shaders on the CPU, where barriers and workgroup memory are emulated and costly.
@@ -7,13 +8,12 @@ import { ShapeError } from '../../errors';
 import type { Gpu } from '../../gpu/gpu';
 import { bindingsFor } from '../../gpu/pipelines';
 import { expectDtype, expectShape, numel, type Tensor } from '../../gpu/tensor';
-import { grid1d, sameRange, type KernelContext } from '../common';
+import { grid1d, LAYER_NORM_EPS, sameRange, type KernelContext } from '../common';
 import { CPU_ROWS_PER_GROUP, layerNormCpuSpec } from './cpu';
 import { layerNormGpuSpec } from './gpu';
 import { LayerNormParams } from './params';
 
-/** PyTorch's nn.LayerNorm default, and CoCa's. */
-export const LAYER_NORM_EPS = 1e-5;
+export { LAYER_NORM_EPS } from '../common';
 
 /** 'gpu': layernorm/gpu.wgsl; 'cpu': layernorm/cpu.wgsl (no workgroup memory, no barriers). */
 export type LayerNormKernel = 'gpu' | 'cpu';
@@ -38,6 +38,13 @@ export interface LayerNormArgs {
   rows?: { offset: number; count: number };
   /** They land at rows yRowOffset … of each item of y (default 0; in place: where they are). */
   yRowOffset?: number;
+  /**
+   * In place only: [P, D] (f32 or f16x2) positional rows added first, row j of each item getting row j of
+   * the table (the vision tower's positional embedding); written back with the normalized rows.
+   */
+  positions?: Tensor;
+  /** With positions: [D] (f32 or f16x2) replacing row 0 of each item first (the class embedding). */
+  classRow?: Tensor;
   label: string;
   /** Forces a kernel (tests, benchmarks); by default defaultLayerNormKernel(). */
   kernel?: LayerNormKernel;
@@ -74,11 +81,24 @@ export function layerNorm({ gpu, rec }: KernelContext, args: LayerNormArgs): voi
     if (inPlace) throw new ShapeError(`${what}: with a residual, y must differ from x (x receives x + residual)`);
     if (sameRange(residual, x) || sameRange(residual, y)) throw new ShapeError(`${what}: residual must be its own tensor`);
   }
+  const { positions, classRow } = args;
+  if (positions) {
+    expectDtype(positions, ['f32', 'f16x2'], what);
+    if (!inPlace) throw new ShapeError(`${what}: positions are added in place (give y = x)`);
+    if (positions.shape.length !== 2 || positions.shape[1] !== D || positions.shape[0]! < offset + count) {
+      throw new ShapeError(`${what}: positions ${positions.label} [${positions.shape}] do not cover rows ${offset}…${offset + count - 1} of width ${D}`);
+    }
+  }
+  if (classRow) {
+    expectDtype(classRow, ['f32', 'f16x2'], what);
+    if (!positions) throw new ShapeError(`${what}: a class row comes with positions`);
+    expectShape(classRow, [D], what);
+  }
   const totalRows = batch * count;
   if (totalRows === 0) return;
   const kernel = args.kernel ?? defaultLayerNormKernel(gpu);
   const groups = kernel === 'cpu' ? Math.ceil(totalRows / CPU_ROWS_PER_GROUP) : totalRows;
-  const mode = { residual: residual !== undefined, inPlace };
+  const mode = { residual: residual !== undefined, inPlace, positions: positions?.dtype ?? null, classRow: classRow?.dtype ?? null };
   const pipeline = (kernel === 'cpu' ? layerNormCpuSpec : layerNormGpuSpec)(mode, gamma.dtype === 'f16x2', D);
   rec.dispatch({
     label,
@@ -87,7 +107,7 @@ export function layerNorm({ gpu, rec }: KernelContext, args: LayerNormArgs): voi
       layout: LayerNormParams,
       values: { totalRows, rows: count, D, eps: args.eps ?? LAYER_NORM_EPS, xRows: L, xRowOffset: offset, yRows, yRowOffset },
     },
-    bindings: bindingsFor(pipeline, { x, r: residual, gamma, beta, y: inPlace ? undefined : y }),
+    bindings: bindingsFor(pipeline, { x, r: residual, gamma, beta, y: inPlace ? undefined : y, pos: positions, cls: classRow }),
     workgroups: grid1d(groups, gpu.info.limits.maxComputeWorkgroupsPerDimension),
     output: y,
   });
