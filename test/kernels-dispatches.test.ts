@@ -85,8 +85,9 @@ describe.each([
       expect(await dispatchesOf(model, () => model.encodeImages([pixels[0]!]))).toBe(want.image);
       expect(await dispatchesOf(model, () => model.encodeImages(pixels))).toBe(want.image); // independent of the batch
       expect(await dispatchesOf(model, () => model.encodeTexts([new Int32Array(76)]))).toBe(want.text);
-      // Each step also records the pick of the next token (top-k).
-      expect(await stepDispatches(model, pixels[0]!)).toBe(want.step + 1);
+      // Each step also records the choice of the next token: the top-k candidates, then the GPU-fed pick
+      // that writes the id the next step reads.
+      expect(await stepDispatches(model, pixels[0]!)).toBe(want.step + 2);
     } finally {
       model.dispose();
       if (!cpu) gpu.destroy();

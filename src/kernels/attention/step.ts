@@ -10,6 +10,7 @@ import { defineUniforms } from '../../gpu/uniforms';
 import { LAYER_NORM_EPS, type KernelContext, type LayerNormOf } from '../common';
 import { attentionGpuDefines } from './gpu';
 import { ATTENTION_MAX_HEAD_DIM, attentionFamily, AttentionParams, SCORE_CAPACITY, type AttentionKernel } from './params';
+import { normalizedRowsVec4 } from '../matmul/cpu';
 
 const StepParams = defineUniforms({ ...AttentionParams.fields, K: 'u32', eps: 'f32' });
 
@@ -161,7 +162,7 @@ export function stepAttention(ctx: KernelContext, args: StepAttentionArgs): void
   };
   const f16Norm = ln.gamma.dtype === 'f16x2';
   const headVectors = headDim / 4;
-  const xnVec4 = cpuXnCapacity(ctx.gpu, headVectors);
+  const xnVec4 = normalizedRowsVec4(STEP_MAX_ROWS, K, cpuXnCapacity(ctx.gpu, headVectors));
   const vec4 = K % 4 === 0 && headDim % 4 === 0 && [offset, cache.rowStride, cache.batchStride].every((v) => v % 4 === 0);
   const cpu = attentionFamily(ctx.gpu, args.kernel) === 'cpu' && !ctx.f16Math && vec4 && (rows * K) / 4 <= xnVec4;
   const variant = { f16Weights: w.dtype === 'f16x2', f16Norm, cross, f16Math: Boolean(ctx.f16Math), headVectors: cpu ? headVectors : 0, xnVec4: cpu ? xnVec4 : 0 };

@@ -33,6 +33,15 @@ export function cpuLnInCapacity(gpu: Gpu): number {
   return Math.floor((Math.min(MAX_XN_BYTES, gpu.facts.limits.maxComputeWorkgroupStorageSize) - LN_IN_EXTRA_BYTES) / 16);
 }
 
+/**
+ * The workgroup memory a kernel that normalizes up to `rows` rows of width K declares, in vec4s: what they
+ * need, rounded up to a power of two (one pipeline per model width), at most `capacity`. Declaring the
+ * device's whole capacity instead made SwiftShader's compiler take 10–15 s per pipeline.
+ */
+export function normalizedRowsVec4(rows: number, K: number, capacity: number): number {
+  return Math.min(capacity, 2 ** Math.ceil(Math.log2(Math.max(1, (rows * K) / 4))));
+}
+
 /** Rows the kernel computes as one product (dense batches folded into rows). */
 function foldedGeometry(g: MatmulGeometry): MatmulGeometry {
   return foldsBatches(g) ? { ...g, M: g.M * g.batch, batch: 1 } : g;
@@ -94,7 +103,7 @@ export function matmulCpu(ctx: KernelContext, args: MatmulArgs, g: MatmulGeometr
       subgroups: broadcast,
       lnIn: ln?.gamma.dtype ?? null,
       lnOut: lnAfter?.gamma.dtype ?? null,
-      xnVec4: ln ? cpuLnInCapacity(ctx.gpu) : 0,
+      xnVec4: ln ? normalizedRowsVec4(TILE_ROWS, geometry.K, cpuLnInCapacity(ctx.gpu)) : 0,
     },
     epilogueOf(args),
   );
