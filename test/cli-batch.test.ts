@@ -330,7 +330,7 @@ describe('coca caption, embed and search over folders', () => {
     const asWritten = (file: string) => jsonLines<CaptionLine>(file).map(({ path, text, tokens }) => ({ path, text, tokens }));
 
     const killed = join(scratch, 'killed.jsonl');
-    const args = ['caption', ...MODEL, '--greedy', '--out', killed, few];
+    const args = ['caption', ...MODEL, '--greedy', '--batch', '2', '--out', killed, few];
     const lineCount = (): number => (existsSync(killed) ? readFileSync(killed, 'utf8').split('\n').length - 1 : 0);
     const stopped = await interrupted(args, 'SIGKILL', () => lineCount() >= 2);
     expect(stopped.signal).toBe('SIGKILL');

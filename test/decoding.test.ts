@@ -115,6 +115,25 @@ describe('strategies on the GPU', () => {
     expect(model.gpu.stats.submits).toBe(submits);
   });
 
+  it('captions a batch with one vision pass, each caption equal to the image’s own, for every strategy', async () => {
+    const batch = [pixels[2]!, pixels[0]!, pixels[1]!];
+    const strategies: CaptionSettings[] = [{}, { strategy: 'beam', numBeams: 3 }, { strategy: 'beam-openclip' }, { strategy: 'sample', seed: 11, topP: 0.9, repetitionPenalty: 1.2 }];
+    for (const settings of strategies) {
+      const alone: number[][] = [];
+      for (const image of batch) alone.push(await model.caption(image, settings));
+      const submits = model.gpu.stats.submits;
+      const together = await model.captionImages(batch, settings);
+      expect(together, JSON.stringify(settings)).toEqual(alone);
+      expect(model.gpu.stats.submits).toBeGreaterThan(submits);
+    }
+    // The greedy captions are OpenCLIP's.
+    expect(await model.captionImages(pixels)).toEqual(captions);
+    await expect(model.captionImages(pixels, { strategy: 'beam', numBeams: 12 })).rejects.toMatchObject({ name: 'OptionsError', option: 'numBeams' });
+    const stop = new AbortController();
+    stop.abort();
+    await expect(model.captionImages(pixels, {}, { signal: stop.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
   it('creates no buffer, bind group or pipeline after the first call of each kind', async () => {
     const calls: (() => Promise<unknown>)[] = [
       () => model.encodeImages([pixels[0]!]),
@@ -123,6 +142,7 @@ describe('strategies on the GPU', () => {
       () => model.caption(pixels[0]!, { strategy: 'beam', numBeams: 3 }),
       () => model.caption(pixels[0]!, { strategy: 'beam-openclip' }),
       () => model.caption(pixels[0]!, { strategy: 'sample', seed: 3, repetitionPenalty: 1.3 }),
+      () => model.captionImages([pixels[1]!, pixels[2]!]),
     ];
     for (const call of calls) await call();
     const { buffersCreated, bindGroupsCreated, pipelinesCreated, pipelinesCreatedLate } = model.gpu.stats;

@@ -10,7 +10,7 @@ import { flag, type FlagSpec } from './args';
  */
 export const CLI_DEFAULT_STRATEGY: CaptionStrategy = 'beam-openclip';
 
-/** Images per encoding pass in `coca embed` (the engine's pipelines are compiled for batches of 8). */
+/** Images per vision pass in `coca embed` and `coca caption` (the engine's pipelines are compiled for batches of 8). */
 export const DEFAULT_BATCH = 8;
 /** Largest --batch: the photo library's bound too; activations grow with the batch. */
 export const MAX_BATCH = 64;
@@ -39,6 +39,7 @@ export const SEARCH_FLAGS: FlagSpec = { ...MODEL_FLAGS, index: { type: 'string' 
 export const CAPTION_FLAGS: FlagSpec = {
   ...MODEL_FLAGS,
   ...BATCH_FLAGS,
+  batch: { type: 'string' },
   strategy: { type: 'string' },
   greedy: { type: 'boolean' },
   ...Object.fromEntries(CAPTION_PARAMETERS.map((p) => [flag(p).slice(2), { type: 'string' as const }])),
@@ -82,8 +83,10 @@ progress, what is done stored: run the same command again to continue it.`;
 
 export const CAPTION_HELP = `usage: coca caption --model MODEL [options] IMAGE...
 
-Captions each image, one at a time (a caption's decoding attends to one image's K/V on the GPU). Prints
-"IMAGE<tab>caption" per image as it is done, or with --json one array of {"image", "tokens", "caption"}.
+Captions each image: the vision tower runs once per batch (--batch), then each image's caption is decoded
+in turn (a caption's decoding attends to one image's K/V on the GPU); every caption equals the one its image
+gets alone. Prints "IMAGE<tab>caption" per image as its batch is done, or with --json one array of
+{"image", "tokens", "caption"}.
 
 ${IMAGES_HELP}
 
@@ -98,8 +101,9 @@ ${CAPTION_PARAMETERS.map(parameterLine).join('\n')}
 
 output:
   --json               JSON instead of lines
-  --out FILE.jsonl     append {"path", "text", "tokens", "ms"} per image to FILE, each line written as its
-                       image is done; images whose path FILE already holds are skipped (resume; a last
+  --batch N            images per vision pass, 1 to ${MAX_BATCH} (default ${DEFAULT_BATCH})
+  --out FILE.jsonl     append {"path", "text", "tokens", "ms"} per image to FILE (ms: the batch's time per
+                       image), each line written as its batch is done; images whose path FILE already holds are skipped (resume; a last
                        line cut off by a crash is removed and its image done again)
   --quiet              no progress or summary on stderr
 

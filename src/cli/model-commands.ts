@@ -68,9 +68,9 @@ async function runCaption({ values, positionals }: Parsed, print: (text: string)
     out,
     openOutput: async () => (out ? JsonlOutput.open(out, 'caption', captionRecord) : new CaptionStdout(values.json === true, print)),
     verb: 'captioned',
-    batchSize: 1,
+    batchSize: batchFlag(values),
   };
-  return runOnImages(run, options, (engine) => ({ process: async ([path]) => [await engine.caption(path!, settings)] }));
+  return runOnImages(run, options, (engine) => ({ process: (batch) => engine.captionImages(batch, settings) }));
 }
 
 async function runEmbed({ values, positionals }: Parsed, print: (text: string) => void): Promise<number> {

@@ -165,6 +165,21 @@ export class CocaEngine implements CocaApi<EngineImage, RgbaImage, EngineFrame> 
     return this.captionOf('caption', options, (m) => this.pixels(m, image));
   }
 
+  /**
+   * Captions of several images, the vision tower run once for the batch: each equals `caption` of that image
+   * alone. A batch's captions arrive together, so each one's `ms` is the batch's time per image.
+   */
+  captionImages(images: readonly EngineImage[], options: Omit<CaptionOptions, 'onToken'> = {}): Promise<CaptionResult[]> {
+    const { signal, ...settings } = options;
+    return this.call('captionImages', signal, async (m, callSignal) => {
+      const started = performance.now();
+      const pixels = await Promise.all(images.map((image) => this.pixels(m, image)));
+      const captions = await m.model.captionImages(pixels, settings, { signal: callSignal });
+      const ms = (performance.now() - started) / Math.max(1, images.length);
+      return captions.map((tokens) => ({ text: m.tokenizer.captionText(tokens), tokens, ms }));
+    });
+  }
+
   captionFrame(frame: EngineFrame, options: CaptionOptions = {}): Promise<CaptionResult> {
     return this.captionOf('captionFrame', options, async (m) => {
       const encoder = await this.frameEncoder(m);

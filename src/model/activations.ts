@@ -31,6 +31,10 @@ function slotTable(c: CocaConfig) {
     /** The pooler's queries after ln_q and the q projection [Q, E]: the same for every image, made at load. */
     poolerQueries: { name: 'pool.q', dtype: 'f32', shape: () => [c.vision.poolerQueries, c.embedDim] },
 
+    /** The image tokens of the image a caption of a batch attends to [1, Q, D] (a row of the batch's vision output). */
+    captionTokens: { name: 'caption.tokens', dtype: 'f32', shape: () => [1, c.vision.poolerQueries, c.embedDim] },
+    /** Which image of the batch that is. */
+    captionRow: { name: 'caption.row', dtype: 'u32', shape: () => [1] },
     /** A decoding step's input ids, one per row (beam): the previous step's choice, made on the GPU. */
     stepIds: { name: 'step.ids', dtype: 'u32', shape: (rows: number) => [rows] },
     /** Next-token logits of a decoding step [rows, V]. */

@@ -102,7 +102,8 @@ export class CocaModel implements ModelParts {
       const { pooled } = recordVision(ctx, this.config, this.act.get('pixels', 1), 1, this.poolerQueries);
       this.decoder.recordAll(ctx, pooled!);
     });
-    dry((ctx) => recordVision(ctx, this.config, this.act.get('pixels', COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries, FEATURES_ONLY));
+    // A batch of 8 with both outputs: encodes ask for the embeddings, batched captions for the image tokens.
+    dry((ctx) => recordVision(ctx, this.config, this.act.get('pixels', COMPILED_IMAGE_BATCH), COMPILED_IMAGE_BATCH, this.poolerQueries));
     const L = this.config.text.contextLength;
     dry((ctx) => recordText(ctx, this.config, this.act.get('tokens', 1, L), 1, L, true));
     await this.gpu.pipelines.prepare(specs);
@@ -158,6 +159,15 @@ export class CocaModel implements ModelParts {
   async caption(image: CaptionImage, settings: CaptionSettings = {}, hooks: DecodeHooks = {}): Promise<number[]> {
     const caption = resolveCaptionOptions(settings, { contextLength: this.config.text.contextLength });
     return this.run(() => this.decoder.caption(image, caption, hooks));
+  }
+
+  /**
+   * Captions of several images with one vision pass for all of them (see decoding.ts): each equals
+   * `caption` of that image alone. `hooks.onToken` is not called (captions of a batch do not stream).
+   */
+  async captionImages(images: readonly Float32Array[], settings: CaptionSettings = {}, hooks: Pick<DecodeHooks, 'signal'> = {}): Promise<number[][]> {
+    const caption = resolveCaptionOptions(settings, { contextLength: this.config.text.contextLength });
+    return this.run(() => this.decoder.captionBatch(images, caption, hooks));
   }
 
   dispose(): void {

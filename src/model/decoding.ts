@@ -6,7 +6,7 @@
 // staging buffer of its own and maps it while the GPU goes on. So a 30-token greedy caption waits for the
 // GPU 4 times instead of 28. The host-driven search (generate.ts over a step function that reads every
 // step's candidates back) stays as the reference the tests compare with.
-import type { Tensor } from '../gpu/tensor';
+import { numel, type Tensor } from '../gpu/tensor';
 import { TrailingReads, type TrailingRead } from '../gpu/readback';
 import { BEAM_RECORD_WORDS, gatherRows } from '../kernels/decode';
 import type { CacheSet } from './activations';
@@ -144,6 +144,36 @@ export class CaptionDecoder {
   }
 
   /**
+   * Captions of several images: the vision tower runs once for the whole batch (one submit), then each image
+   * in turn has its row of image tokens gathered, its cross-attention K/V computed, and its caption decoded as
+   * `caption` does, so every caption equals the one `caption` gives for that image alone. The signal cancels
+   * the batch (within a step or two); captions of a batch do not stream. Settings are checked first.
+   */
+  async captionBatch(images: readonly Float32Array[], caption: ResolvedCaption, hooks: Pick<DecodeHooks, 'signal'> = {}): Promise<number[][]> {
+    const searches = images.map(() => gpuSearch(this.m, searchFor(caption, { signal: hooks.signal })));
+    if (images.length === 0) return [];
+    const { gpu, act, config, poolerQueries } = this.m;
+    const rec = gpu.recorder({ label: 'caption images' });
+    const { pooled } = recordVision(this.m.ctx(rec), config, act.uploadPixels(images), images.length, poolerQueries, TOKENS_ONLY);
+    await rec.submit();
+    const tokens = act.get('captionTokens');
+    const row = act.get('captionRow');
+    const results: number[][] = [];
+    for (const [i, search] of searches.entries()) {
+      checkAbort(hooks.signal);
+      // Written before the submit below, after every earlier one: only this image's gather reads it.
+      gpu.write(row, Uint32Array.of(i));
+      const rec = gpu.recorder({ label: 'caption image' });
+      const ctx = this.m.ctx(rec);
+      gatherRows(ctx, { src: pooled!, dst: tokens, index: row, rows: 1, stride: numel(tokens.shape), count: numel(tokens.shape), label: 'caption image tokens' });
+      recordCrossKV(ctx, config, tokens, 1, act.stepCaches(1).cross);
+      await rec.submit();
+      results.push(await this.decode(search, { signal: hooks.signal }));
+    }
+    return results;
+  }
+
+  /**
    * A caption as token ids (start and end tokens included), the token choice fed forward on the GPU.
    * 'greedy' is exactly OpenCLIP's generate(top_k=1); see generate.ts for the others. Tokens stream (onToken)
    * as the trailing reads bring them, STEPS_PER_READ at a time. An abort rejects at once; steps already
@@ -152,9 +182,14 @@ export class CaptionDecoder {
    */
   async caption(image: CaptionImage, caption: ResolvedCaption, hooks: DecodeHooks = {}): Promise<number[]> {
     const search = gpuSearch(this.m, searchFor(caption, hooks)); // settings are checked before any GPU work
+    await this.prepareImage(image);
+    return this.decode(search, hooks);
+  }
+
+  /** Steps queued back to back from the prepared image, read back behind the GPU, until the search ends. */
+  private async decode(search: GpuSearch, hooks: DecodeHooks): Promise<number[]> {
     const { gpu } = this.m;
     const { stepsPerRead, lookahead } = this.schedule;
-    await this.prepareImage(image);
     search.start();
     const reads = this.trailingReads();
     const inFlight: { from: number; to: number; read: TrailingRead }[] = [];
