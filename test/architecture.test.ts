@@ -103,13 +103,6 @@ describe('the architecture of src/', () => {
     expect(GRAPH.get('cli/main.ts')).toContainEqual({ target: 'cli/model-commands.ts', typeOnly: false });
   });
 
-  /**
-   * The one known tangle: the Gpu makes recorders (a value import), and a Recorder and the pass timer take
-   * the Gpu as a type. Breaking it means recorders made outside the Gpu (gpu.recorder() is called everywhere),
-   * so it stays, listed, until that change is worth it.
-   */
-  const KNOWN_TANGLES = [['gpu/gpu.ts', 'gpu/recorder.ts', 'gpu/timing.ts']];
-
   it('has no import cycle, type imports included', () => {
     // Tarjan's strongly connected components: every file that can reach itself is in one with more than
     // one file (or imports itself).
@@ -136,8 +129,7 @@ describe('the architecture of src/', () => {
       }
     };
     for (const file of [...FILES].sort()) if (!index.has(file)) visit(file);
-    const known = (t: string[]): boolean => KNOWN_TANGLES.some((k) => t.every((f) => k.includes(f)));
-    expect(tangles.filter((t) => !known(t))).toEqual([]);
+    expect(tangles).toEqual([]);
   });
 
   it('imports run down the layers: package → faces → library → client → worker → engine → model → kernels → gpu, the protocol under both sides, io/text/image beside', () => {

@@ -3,11 +3,13 @@
 // Debug mode runs the same steps one submit each, inside error scopes, and reads every step's output
 // back by name — the way a parity bug or a validation error is pinned to one kernel in one layer.
 import { GpuError } from '../errors';
-import type { Gpu } from './gpu';
+import type { GpuDeviceInfo } from './device';
+import type { PipelineCache } from './pipelines';
+import type { GpuStats } from './stats';
 import type { PipelineSpec } from './pipelines';
 import type { UniformLayout, UniformFields, UniformValues } from './uniforms';
 import { type Tensor } from './tensor';
-import { parseTimestamps, passTimestampIndices, timestampCount, TIMESTAMP_BYTES, type HostPhases, type TimingMode } from './timing';
+import { parseTimestamps, passTimestampIndices, timestampCount, TIMESTAMP_BYTES, type HostPhases, type PassTimer, type QueryBufferMaker, type TimingMode } from './timing';
 
 export interface DispatchStep<F extends UniformFields = UniformFields> {
   /** Names the step in debug output and error messages, e.g. "visual.resblocks.3.attn". */
@@ -33,6 +35,22 @@ interface PendingRead {
   reject: (error: unknown) => void;
 }
 
+/**
+ * What a recorder uses of the GPU that makes it (gpu.ts's Gpu, which satisfies this). Declared here so
+ * that the recorder does not import gpu.ts, which imports the recorder.
+ */
+export interface RecorderGpu extends QueryBufferMaker {
+  readonly info: GpuDeviceInfo;
+  readonly stats: GpuStats;
+  readonly pipelines: PipelineCache;
+  readonly timing: PassTimer;
+  checkHealthy(): void;
+  exclusive<T>(job: () => Promise<T>): Promise<T>;
+  uniforms(byteLength: number): GPUBuffer;
+  stagingBuffer(byteLength: number): GPUBuffer;
+  bindGroup(layout: GPUBindGroupLayout, layoutKey: string, uniformOffset: number, uniformSize: number, ranges: readonly Tensor[]): GPUBindGroup;
+}
+
 export class Recorder {
   private readonly steps: RecordedStep[] = [];
   private readonly reads: PendingRead[] = [];
@@ -44,7 +62,7 @@ export class Recorder {
   readonly debugOutputs = new Map<string, Float32Array>();
 
   constructor(
-    private readonly gpu: Gpu,
+    private readonly gpu: RecorderGpu,
     readonly debug: boolean,
     readonly label: string,
   ) {

@@ -3,7 +3,7 @@
 // then free: the recorder only looks at `mode`. The recorder writes the timestamps; this module owns their
 // layout in the query set, their conversion to milliseconds, and the log the profiler and bench read.
 import { GpuError } from '../errors';
-import type { Gpu } from './gpu';
+import type { GpuStats } from './stats';
 
 /**
  * 'off': nothing measured. 'host': host phases only (any adapter). 'pass': host phases and each pass's GPU
@@ -87,6 +87,13 @@ export function parseTimestamps(
   return { gpuMs, perDispatch };
 }
 
+/** What the timer needs to make its query buffers (gpu.ts's Gpu; declared here so timing.ts does not import it). */
+export interface QueryBufferMaker {
+  readonly device: GPUDevice;
+  createBuffer(purpose: keyof GpuStats['bytes'], byteLength: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer;
+  destroyBuffer(purpose: keyof GpuStats['bytes'], buffer: GPUBuffer): void;
+}
+
 /** The timing switch and log of one GPU (gpu.timing); the recorder reads the mode and appends each pass. */
 export class PassTimer {
   private current: TimingMode = 'off';
@@ -122,7 +129,7 @@ export class PassTimer {
    * A query set of at least `count` timestamps and the buffer it resolves into, kept and grown (so a timed
    * pass recorded again creates nothing).
    */
-  querySlots(gpu: Gpu, count: number): { set: GPUQuerySet; resolve: GPUBuffer } {
+  querySlots(gpu: QueryBufferMaker, count: number): { set: GPUQuerySet; resolve: GPUBuffer } {
     if (count > MAX_QUERIES) {
       throw new GpuError(`a pass of ${count / 2} dispatches cannot be timed per dispatch (at most ${MAX_TIMED_DISPATCHES}): time it in 'pass' mode or record fewer dispatches per pass`);
     }
