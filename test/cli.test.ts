@@ -201,6 +201,9 @@ describe('npx coca', () => {
       [['preprocess', '--size', '224', `${SHARED}no-such.png`], /^coca: ImageDecodeError: .*no-such\.png: no such file/],
       [['preprocess', '--size', '224', `${SHARED}images`], /^coca: ImageDecodeError: .*images is a folder/],
       [['tokenize', '--vocab', `${SHARED}vocab`, 'a cat'], /^coca: VocabularyError: vocabulary .*vocab is a folder/],
+      // Not a regular file and not a folder: named for what it is.
+      [['preprocess', '--size', '224', '/dev/null'], /^coca: ImageDecodeError: \/dev\/null is a device, not an image file/],
+      [['tokenize', '--vocab', '/dev/null', 'a cat'], /^coca: VocabularyError: vocabulary \/dev\/null is a device, not a file/],
       [['tokenize', '--vocab', `${SHARED}nothing.gz`, 'a cat'], /^coca: VocabularyError: vocabulary file .*nothing\.gz does not exist/],
     ];
     for (const [args, message] of failures) {

@@ -80,9 +80,14 @@ describe('model choices', () => {
     expect(settingsFromQuery('', base).choice).toBeUndefined();
   });
 
-  it('matches cache entries by id, revision and dtype', () => {
+  it('matches cache entries by id, revision, dtype, vocabulary and hub', () => {
     const entry = { id: HUB_MODELS[0]!.key, revision: 'main', dtype: 'fp16' as const, hubUrl: 'https://huggingface.co', vocab: 'default', bytes: 1, storedAt: 0 };
     expect(findCached([entry], HUB_MODELS[0]!, 'fp16')).toBe(entry);
+    // Another vocabulary, or a mirror's copy, is another cache entry: loading would download.
+    expect(findCached([entry], { ...HUB_MODELS[0]!, vocab: 'https://example.org/bpe.txt.gz' }, 'fp16')).toBeUndefined();
+    const custom = { ...entry, vocab: 'url:https://example.org/bpe.txt.gz' };
+    expect(findCached([entry, custom], { ...HUB_MODELS[0]!, vocab: 'https://example.org/bpe.txt.gz' }, 'fp16')).toBe(custom);
+    expect(findCached([{ ...entry, hubUrl: 'https://mirror.example' }], HUB_MODELS[0]!, 'fp16')).toBeUndefined();
     expect(findCached([entry], HUB_MODELS[0]!, 'fp32')).toBeUndefined();
     expect(findCached([entry], { ...HUB_MODELS[0]!, revision: 'v2' }, 'fp16')).toBeUndefined();
     expect(findCached([entry], HUB_MODELS[1]!, 'fp16')).toBeUndefined();

@@ -1,7 +1,7 @@
 // The models the demo offers: the hub's CoCa checkpoints, a base URL (?model=…), a local folder, and in
 // development the golden tiny model served from ../shared.
 import type { CachedModel, ModelSource, WeightDtype } from '../client/types';
-import { isRepoId } from '../io/hub';
+import { DEFAULT_HUB_URL, isRepoId } from '../io/hub';
 import { isWeightDtype } from '../options';
 
 export interface ModelChoice {
@@ -110,12 +110,18 @@ export function settingsFromQuery(search: string, base: string): UrlSettings {
   return settings;
 }
 
-/** The cache entry for a choice, if any: same model id and weight dtype. */
+/**
+ * The cache entry a load of this choice would use, if any: same model id, revision, weight dtype, vocabulary
+ * (the cache files each vocabulary apart) and hub (the demo loads from the default one).
+ */
 export function findCached(cached: readonly CachedModel[], choice: ModelChoice, dtype: WeightDtype): CachedModel | undefined {
   if (Array.isArray(choice.source)) return undefined;
   const id = String(choice.source);
   const revision = choice.revision ?? 'main';
-  return cached.find((entry) => entry.dtype === dtype && sameModelId(entry.id, id) && (entry.revision === revision || !isRepoId(id)));
+  const vocab = choice.vocab === undefined ? 'default' : `url:${choice.vocab}`;
+  return cached.find(
+    (entry) => entry.dtype === dtype && sameModelId(entry.id, id) && (entry.revision === revision || !isRepoId(id)) && entry.vocab === vocab && entry.hubUrl === DEFAULT_HUB_URL,
+  );
 }
 
 function sameModelId(a: string, b: string): boolean {

@@ -109,7 +109,7 @@ export class RuntimePanel {
   private async delete(model: CachedModel): Promise<void> {
     this.cacheError.textContent = '';
     try {
-      await deleteCachedModel(model.id, { revision: model.revision, dtype: model.dtype });
+      await deleteCachedModel(model.id, { revision: model.revision, dtype: model.dtype, hubUrl: model.hubUrl, vocab: model.vocab }); // this row's entry only
       this.cacheStatus.textContent = `Deleted ${model.id} from this browser.`;
     } catch (error) {
       const { name, message } = describeError(error);

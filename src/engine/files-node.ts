@@ -13,7 +13,7 @@ export async function decodeImage(image: EngineImage, options: NodeDecodeOptions
   if (typeof image === 'string') {
     const info = await statOrNull(image);
     if (!info) throw new ImageDecodeError(`${image}: no such file`);
-    if (!info.isFile()) throw new ImageDecodeError(`${image} is a folder, not an image file`);
+    if (!info.isFile()) throw new ImageDecodeError(`${image} is ${kindOf(info)}, not an image file`);
     return decodeImageFile(image, options);
   }
   if (image instanceof Uint8Array) return decodeImageBytes(image, options);
@@ -26,8 +26,17 @@ export async function decodeImage(image: EngineImage, options: NodeDecodeOptions
 export async function vocabularyFile(path: string): Promise<Blob> {
   const info = await statOrNull(path);
   if (!info) throw new VocabularyError(`vocabulary file ${path} does not exist`);
-  if (!info.isFile()) throw new VocabularyError(`vocabulary ${path} is a folder, not a file`);
+  if (!info.isFile()) throw new VocabularyError(`vocabulary ${path} is ${kindOf(info)}, not a file`);
   return openAsBlob(path);
+}
+
+/** What a path that is not a regular file is, for messages. */
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a folder';
+  if (info.isFIFO()) return 'a pipe';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'not a regular file';
 }
 
 /** The path's stats, or null when nothing is there. */
