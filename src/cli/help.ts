@@ -103,8 +103,9 @@ output:
   --json               JSON instead of lines
   --batch N            images per vision pass, 1 to ${MAX_BATCH} (default ${DEFAULT_BATCH})
   --out FILE.jsonl     append {"path", "text", "tokens", "ms"} per image to FILE (ms: the batch's time per
-                       image), each line written as its batch is done; images whose path FILE already holds are skipped (resume; a last
-                       line cut off by a crash is removed and its image done again)
+                       image), each line written as its batch is done; images whose path FILE already
+                       holds are skipped (resume; a last line cut off by a crash is removed and its image
+                       done again)
   --quiet              no progress or summary on stderr
 
 ${OUT_HELP}`;

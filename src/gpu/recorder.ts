@@ -4,9 +4,8 @@
 // back by name — the way a parity bug or a validation error is pinned to one kernel in one layer.
 import { GpuError } from '../errors';
 import type { GpuDeviceInfo } from './device';
-import type { PipelineCache } from './pipelines';
+import type { PipelineCache, PipelineSpec } from './pipelines';
 import type { GpuStats } from './stats';
-import type { PipelineSpec } from './pipelines';
 import type { UniformLayout, UniformFields, UniformValues } from './uniforms';
 import { type Tensor } from './tensor';
 import { parseTimestamps, passTimestampIndices, timestampCount, TIMESTAMP_BYTES, type HostPhases, type PassTimer, type QueryBufferMaker, type TimingMode } from './timing';
