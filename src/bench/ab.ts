@@ -10,12 +10,13 @@
 // Tasks: `image` (encode, batch 1), `text` (encode, 1 text), `greedy` (ms per token: a 30-token caption
 // minus a 10-token one, over 20). DIR must have the bench modules this reads (src/bench/node-setup.ts,
 // random-checkpoint.ts, model-bench.ts and CocaModel.load), as every commit since the profile tool has.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PRESET_NAMES, type CocaConfig, type PresetName } from '../model/config';
 import { resolveDtype, type WeightDtype } from '../options';
 import { formatTable, summarize } from './harness';
-import { nodeConfigs } from './node-setup';
+import { flagValue, nodeConfigs } from './node-setup';
 
 /**
  * Greedy ms per token: the time of a CAPTION_LONG-token caption minus a CAPTION_SHORT-token one, per extra
@@ -56,10 +57,13 @@ export function pairedComparison(base: readonly number[], current: readonly numb
   };
 }
 
+/** What loadSide imports from a checkout, in this order. */
+const SIDE_MODULES = ['src/bench/node-setup.ts', 'src/bench/random-checkpoint.ts', 'src/model/coca.ts', 'src/bench/model-bench.ts'];
+
 /** Loads a checkout's model (random weights, seed 1) through that checkout's own modules. */
 export async function loadSide(root: string, config: CocaConfig, dtype: WeightDtype): Promise<Side> {
   const from = (path: string) => import(pathToFileURL(resolve(root, path)).href);
-  const [setup, checkpoint, coca, bench] = await Promise.all([from('src/bench/node-setup.ts'), from('src/bench/random-checkpoint.ts'), from('src/model/coca.ts'), from('src/bench/model-bench.ts')]);
+  const [setup, checkpoint, coca, bench] = await Promise.all(SIDE_MODULES.map(from));
   const gpu = await setup.nodeBenchGpu();
   const model = await coca.CocaModel.load(gpu, checkpoint.randomCheckpoint(config), config, { dtype });
   const image: Float32Array = bench.randomImage(config, 1);
@@ -131,12 +135,11 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const base = value('--base');
   if (!base) throw new Error('--base DIR is required: the checkout to compare this one with');
+  const missing = SIDE_MODULES.filter((m) => !existsSync(resolve(base, m)));
+  if (missing.length) throw new Error(`--base ${base}: not a checkout with the bench modules (missing ${missing.join(', ')}); make one with git worktree add DIR COMMIT, then npm ci there`);
   const config = value('--config') ?? 'coca_ViT-B-32';
   if (!PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
   const rounds = Number(value('--rounds') ?? 8);

@@ -8,7 +8,7 @@ import { formatTable } from './harness';
 import { runBenchmarks } from './camera-bench';
 import { LIBRARY_BENCH_CONFIG, runLibraryBench } from './library-bench';
 import type { BenchRecord } from './model-bench';
-import { nodeBenchGpu, nodeConfigs } from './node-setup';
+import { flagValue, nodeBenchGpu, nodeConfigs } from './node-setup';
 
 interface Args {
   json: boolean;
@@ -23,10 +23,7 @@ interface Args {
 }
 
 function parse(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const config = value('--config');
   if (config && !PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
   const runtime = value('--runtime');

@@ -14,7 +14,7 @@ import { WebGPUUnavailableError } from '../errors';
 import type { Gpu } from '../gpu/gpu';
 import { PRESET_NAMES, type PresetName } from '../model/config';
 import { runModelBench, type BenchRecord } from './model-bench';
-import { nodeBenchGpu, nodeConfigs } from './node-setup';
+import { flagValue, nodeBenchGpu, nodeConfigs } from './node-setup';
 import { profileModel, type ModelProfile } from './profile-model';
 
 interface Args {
@@ -34,10 +34,7 @@ const NVIDIA_SMI_INTERVAL_MS = 5000;
 const NVIDIA_SMI_FIELDS = ['name', 'driver_version', 'pstate', 'clocks.sm', 'clocks.mem', 'clocks.max.sm', 'clocks.max.mem', 'power.draw', 'temperature.gpu', 'utilization.gpu', 'memory.used', 'memory.total'];
 
 function parse(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const out = value('--out');
   if (!out) throw new Error('--out FILE is required');
   const configs = (value('--config') ?? PRESET_NAMES.join(',')).split(',') as PresetName[];

@@ -1,4 +1,5 @@
-// What the Node benchmarks (bench, profile, the device kit) share: the GPU and the configs to measure.
+// What the Node benchmarks (bench, profile, bench:ab, the device kit) share: the GPU, the configs to measure,
+// and how they read their flags.
 import { readFileSync } from 'node:fs';
 import { nodeGpu } from '../gpu/dawn-node';
 import { acquireDevice } from '../gpu/device';
@@ -15,4 +16,10 @@ export async function nodeBenchGpu(): Promise<Gpu> {
 export function nodeConfigs(args: { configs: readonly PresetName[]; configFile: string | undefined }): CocaConfig[] {
   if (args.configFile) return [parseOpenClipConfig(JSON.parse(readFileSync(args.configFile, 'utf8')) as unknown, args.configFile)];
   return args.configs.map(presetConfig);
+}
+
+/** The word after `flag` in argv (`--config coca_ViT-B-32`), or undefined when the flag is absent. */
+export function flagValue(argv: readonly string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
 }

@@ -5,15 +5,12 @@
 import { resolveDtype, type WeightDtype } from '../options';
 import { CocaModel } from '../model/coca';
 import { PRESET_NAMES, type PresetName } from '../model/config';
-import { nodeBenchGpu, nodeConfigs } from './node-setup';
+import { flagValue, nodeBenchGpu, nodeConfigs } from './node-setup';
 import { formatProfile, profileModel } from './profile-model';
 import { randomCheckpoint } from './random-checkpoint';
 
 function parse(argv: string[]): { configs: PresetName[]; configFile: string | undefined; dtype: WeightDtype; runs: number; json: boolean } {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const config = value('--config') ?? 'coca_ViT-B-32';
   if (!PRESET_NAMES.includes(config as PresetName)) throw new Error(`--config must be one of ${PRESET_NAMES.join(', ')}`);
   const dtype = resolveDtype(value('--dtype'), '--dtype');
