@@ -30,7 +30,6 @@ export type AbTask = (typeof AB_TASKS)[number];
 
 /** One side of the comparison: a checkout's model, and the calls the tasks time. */
 export interface Side {
-  name: string;
   encodeImage(): Promise<Float32Array>;
   encodeText(): Promise<Float32Array>;
   caption(tokens: number): Promise<number[]>;
@@ -69,7 +68,6 @@ export async function loadSide(root: string, config: CocaConfig, dtype: WeightDt
   const image: Float32Array = bench.randomImage(config, 1);
   const tokens: Int32Array = bench.randomTokens(config, 3);
   return {
-    name: root,
     encodeImage: async () => (await model.encodeImages([image]))[0],
     encodeText: async () => (await model.encodeTexts([tokens]))[0],
     caption: (n) => model.caption(image, { strategy: 'greedy', minLength: n, maxLength: n }),
