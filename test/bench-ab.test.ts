@@ -54,5 +54,7 @@ describe('agreement of two checkouts', () => {
     expect(result.imageMaxAbsDiff).toBeCloseTo(0.25, 6);
     expect(result.textMaxAbsDiff).toBe(0);
     expect(result.tokensEqual).toBe(false);
+    const broken: Side = { ...b, encodeText: async () => (await b.encodeText()).map((v, i) => (i === 0 ? NaN : v)) };
+    expect((await agreement(a, broken)).textMaxAbsDiff).toBe(Infinity);
   });
 });

@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PRESET_NAMES, type CocaConfig, type PresetName } from '../model/config';
 import { resolveDtype, type WeightDtype } from '../options';
-import { formatTable, summarize } from './harness';
+import { formatTable, maxAbsDiff, summarize } from './harness';
 import { flagValue, nodeConfigs } from './node-setup';
 
 /**
@@ -78,17 +78,15 @@ export async function loadSide(root: string, config: CocaConfig, dtype: WeightDt
   };
 }
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
+/** The features' largest difference; Infinity when their lengths differ. */
+function featureDiff(a: Float32Array, b: Float32Array): number {
+  return a.length === b.length ? maxAbsDiff(a, b) : Infinity;
 }
 
 /** Whether the two sides compute the same: image and text features, and a greedy caption's tokens. */
 export async function agreement(base: Side, current: Side): Promise<{ imageMaxAbsDiff: number; textMaxAbsDiff: number; tokensEqual: boolean }> {
-  const imageMaxAbsDiff = maxAbsDiff(await base.encodeImage(), await current.encodeImage());
-  const textMaxAbsDiff = maxAbsDiff(await base.encodeText(), await current.encodeText());
+  const imageMaxAbsDiff = featureDiff(await base.encodeImage(), await current.encodeImage());
+  const textMaxAbsDiff = featureDiff(await base.encodeText(), await current.encodeText());
   const [a, b] = [await base.caption(10), await current.caption(10)];
   return { imageMaxAbsDiff, textMaxAbsDiff, tokensEqual: a.length === b.length && a.every((t, i) => t === b[i]) };
 }

@@ -11,6 +11,17 @@ export interface Timing {
   runs: number;
 }
 
+/** max |got − want| over want's elements (a NaN difference counts as Infinity); got must be at least as long. */
+export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length < want.length) throw new Error(`got ${got.length} values, want ${want.length}`);
+  let m = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
 export function summarize(samples: number[]): Timing {
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

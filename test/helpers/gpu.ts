@@ -48,16 +48,7 @@ export function maxAbs(values: ArrayLike<number>): number {
   return m;
 }
 
-/** max |got − want| over all elements. */
-export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  if (got.length < want.length) throw new Error(`got ${got.length} values, want ${want.length}`);
-  let m = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i]! - want[i]!);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
+export { maxAbsDiff } from '../../src/bench/harness';
 
 /** Cosine similarity of two vectors (the golden README's bound for fp16 paths). */
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
